@@ -1,0 +1,29 @@
+package fault
+
+import "github.com/vmsim/vmsim/pgtable"
+
+// anonFault handles a fault in private anonymous memory, which has no
+// backing object (mm/memory.c: do_anonymous_page, and do_wp_page for the
+// zero page). It never blocks, so it runs on the fast path under RCU with
+// no VMA reference: a read maps the shared zero frame read-only; a write
+// allocates a zeroed frame of its own, replacing the zero frame if that
+// was mapped.
+func (mm *MM) anonFault(vf *VMFault) Result {
+	v := vf.VMA
+	if !vf.Write() {
+		if mm.Table.Lookup(vf.Address).Present() {
+			return NoPage // a racing fault mapped it
+		}
+		flags := pteFlags(v, false) | pgtable.PTEZero
+		return mm.install(vf, pgtable.ZeroPFN, flags)
+	}
+	if res := mm.wpReuse(vf); res != 0 {
+		return res
+	}
+	mm.prepareAnon(v)
+	p, err := mm.Frames.Alloc()
+	if err != nil {
+		return OOM
+	}
+	return mm.install(vf, p, pteFlags(v, true)|pgtable.PTEAnon)
+}

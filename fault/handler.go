@@ -1,0 +1,382 @@
+package fault
+
+import (
+	"github.com/vmsim/vmsim/pgtable"
+	"github.com/vmsim/vmsim/trace"
+	"github.com/vmsim/vmsim/vma"
+)
+
+// Outcome is how a fault ended, in the terms the CPU reports to the
+// thread: success, or the signal and si_code to deliver.
+type Outcome uint8
+
+const (
+	// OK: the translation is now installed; retry the access.
+	OK Outcome = iota
+	// SegvMapErr: no VMA covers the address (SIGSEGV, SEGV_MAPERR).
+	SegvMapErr
+	// SegvAccErr: the VMA forbids the access (SIGSEGV, SEGV_ACCERR).
+	SegvAccErr
+	// BusAdrErr: the page lies beyond the end of its file (SIGBUS,
+	// BUS_ADRERR).
+	BusAdrErr
+	// OutOfMemory: no physical frame was left (VM_FAULT_OOM).
+	OutOfMemory
+)
+
+var outcomeNames = [...]string{"ok", "SIGSEGV/SEGV_MAPERR", "SIGSEGV/SEGV_ACCERR", "SIGBUS/BUS_ADRERR", "OOM"}
+
+// String returns the outcome as "ok" or "SIGNAL/CODE".
+func (o Outcome) String() string {
+	if int(o) < len(outcomeNames) {
+		return outcomeNames[o]
+	}
+	return "outcome(?)"
+}
+
+// Handle resolves a fault at addr by the MM's policy: Linux's
+// do_user_addr_fault down to handle_mm_fault. It returns OK once a PTE
+// allowing the access is installed (or was installed by a racing fault),
+// or the signal to deliver.
+//
+// Handle is safe for concurrent use by many Contexts; ctx is owned by the
+// calling goroutine, which must not be inside ctx.Reader's read-side
+// section.
+func (mm *MM) Handle(ctx *Context, addr uint64, flags Flags) Outcome {
+	ctx.Counters.Pgfault.Add(1)
+	addr &^= pgtable.PageMask
+	if tb := ctx.Trace; tb != nil {
+		tb.Emit(trace.Event{Kind: trace.FaultBegin, Addr: addr, Arg: accessName(flags)})
+	}
+	var out Outcome
+	switch mm.cfg.Policy {
+	case PolicyMmapLock:
+		out = mm.faultMmapLock(ctx, addr, flags)
+	case PolicyPerVMALock:
+		out = mm.faultPerVMA(ctx, addr, flags)
+	default:
+		out = mm.faultRCU(ctx, addr, flags)
+	}
+	mm.count(ctx, out)
+	if tb := ctx.Trace; tb != nil {
+		e := trace.Event{Kind: trace.FaultEnd, Addr: addr}
+		if out != OK {
+			e.Err = out.String()
+		}
+		tb.Emit(e)
+	}
+	return out
+}
+
+func accessName(flags Flags) string {
+	switch {
+	case flags&FlagWrite != 0:
+		return "write"
+	case flags&FlagExec != 0:
+		return "exec"
+	}
+	return "read"
+}
+
+func (mm *MM) count(ctx *Context, out Outcome) {
+	c := ctx.Counters
+	switch out {
+	case SegvMapErr:
+		c.SegvMaperr.Add(1)
+	case SegvAccErr:
+		c.SegvAccerr.Add(1)
+	case BusAdrErr:
+		c.Sigbus.Add(1)
+	case OutOfMemory:
+		c.OOM.Add(1)
+	}
+}
+
+// accessError mirrors arch/x86/mm/fault.c: access_error(). On x86 a
+// writable or executable mapping is also readable.
+func accessError(prot vma.Prot, flags Flags) bool {
+	switch {
+	case flags&FlagWrite != 0:
+		return prot&vma.ProtWrite == 0
+	case flags&FlagExec != 0:
+		return prot&vma.ProtExec == 0
+	}
+	return prot&(vma.ProtRead|vma.ProtWrite|vma.ProtExec) == 0
+}
+
+// outcomeOf turns a backing's Result into what the thread sees.
+func outcomeOf(res Result) Outcome {
+	switch {
+	case res&OOM != 0:
+		return OutOfMemory
+	case res&SIGBUS != 0:
+		return BusAdrErr
+	case res&SIGSEGV != 0:
+		return SegvMapErr
+	}
+	return OK
+}
+
+func (mm *MM) newFault(ctx *Context, v *vma.VMA, addr uint64, flags Flags) VMFault {
+	return VMFault{VMA: v, Address: addr, Pgoff: v.Pgoff + (addr-v.Start)>>pgtable.PageShift, Flags: flags, mm: mm, ctx: ctx}
+}
+
+func (mm *MM) traceLookup(ctx *Context, addr uint64, v *vma.VMA, version uint64) {
+	if tb := ctx.Trace; tb != nil {
+		arg := "none"
+		if v != nil {
+			arg = v.String()
+		}
+		tb.Emit(trace.Event{Kind: trace.Lookup, Addr: addr, Arg: arg, Value: version})
+	}
+}
+
+func traceStep(ctx *Context, k trace.Kind, addr uint64, why string) {
+	if tb := ctx.Trace; tb != nil {
+		tb.Emit(trace.Event{Kind: k, Addr: addr, Arg: why})
+	}
+}
+
+// faultRCU is PolicyRCURefcount: bounded lockless attempts, then the mmap
+// read lock.
+func (mm *MM) faultRCU(ctx *Context, addr uint64, flags Flags) Outcome {
+	for try := 0; try < mm.cfg.MaxRetries; try++ {
+		if try > 0 {
+			flags |= FlagTried
+			ctx.Counters.Retries.Add(1)
+		}
+		if out, done := mm.tryRCU(ctx, addr, flags); done {
+			return out
+		}
+	}
+	return mm.fallback(ctx, addr, flags, "retries exhausted")
+}
+
+// tryRCU is one lockless attempt of Wilcox's scheme. done is false when
+// the attempt lost a race with a writer and should be repeated.
+func (mm *MM) tryRCU(ctx *Context, addr uint64, flags Flags) (out Outcome, done bool) {
+	r := ctx.Reader
+	r.Lock()
+	snap := mm.Tree.Snapshot()
+	v := snap.Find(addr)
+	mm.traceLookup(ctx, addr, v, snap.Version())
+	if v == nil {
+		r.Unlock()
+		if mm.cfg.Quirks.Has(QuirkNoLockFallback) {
+			return SegvMapErr, true
+		}
+		return mm.fallback(ctx, addr, flags, "no vma"), true
+	}
+	if !v.Attached() {
+		// A writer is replacing it: its successor is not published yet.
+		r.Unlock()
+		traceStep(ctx, trace.Retry, addr, "vma detached")
+		return OK, false
+	}
+	// The VMA is immutable and was attached when we looked, so this is
+	// the access check at that instant.
+	if accessError(v.Prot, flags) {
+		r.Unlock()
+		return SegvAccErr, true
+	}
+	vf := mm.newFault(ctx, v, addr, flags|FlagAllowRetry|FlagRCU)
+	traceStep(ctx, trace.FastPath, addr, "")
+	res := mm.mapFast(&vf)
+	if res&NoPage != 0 {
+		r.Unlock()
+		ctx.Counters.FastPath.Add(1)
+		return OK, true
+	}
+	if res.Error() {
+		r.Unlock()
+		return outcomeOf(res), true
+	}
+	// Slow path: pin the VMA, leave RCU, and let the backing sleep.
+	if !v.TryGet() {
+		r.Unlock()
+		traceStep(ctx, trace.Retry, addr, "tryget failed")
+		return OK, false
+	}
+	r.Unlock()
+	traceStep(ctx, trace.SlowPath, addr, "")
+	vf.Flags &^= FlagRCU
+	res = mm.doFault(&vf)
+	v.Put()
+	if res&Retry != 0 {
+		traceStep(ctx, trace.Retry, addr, "fault retry")
+		return OK, false
+	}
+	if !res.Error() {
+		ctx.Counters.SlowPath.Add(1)
+	}
+	return outcomeOf(res), true
+}
+
+// mapFast is the part of a fault that may run under RCU with no
+// reference: anonymous memory, or the backing's MapPages. It returns
+// NoPage when done and Retry when the slow path is needed.
+func (mm *MM) mapFast(vf *VMFault) Result {
+	v := vf.VMA
+	if v.Backing == nil {
+		return mm.anonFault(vf)
+	}
+	if vf.Write() {
+		if res := mm.wpReuse(vf); res != 0 {
+			return res
+		}
+	}
+	pm, ok := v.Backing.(PageMapper)
+	if !ok {
+		return Retry
+	}
+	start, end := mm.faultAround(vf)
+	return pm.MapPages(vf, start, end)
+}
+
+// faultAround returns the page-offset window [start, end) that MapPages
+// may map around vf: fault_around_bytes aligned, clamped to the VMA and
+// to one page-table leaf (mm/memory.c: do_fault_around).
+func (mm *MM) faultAround(vf *VMFault) (start, end uint64) {
+	v := vf.VMA
+	n := uint64(mm.cfg.FaultAroundPages) * pgtable.PageSize
+	lo := vf.Address &^ (n - 1)
+	hi := lo + n
+	leafLo := vf.Address &^ (pgtable.LeafSize - 1)
+	lo = max(lo, v.Start, leafLo)
+	hi = min(hi, v.End, leafLo+pgtable.LeafSize)
+	return v.Pgoff + (lo-v.Start)>>pgtable.PageShift, v.Pgoff + (hi-v.Start)>>pgtable.PageShift
+}
+
+// doFault is the slow path once the VMA is pinned (by a reference, its
+// VMA read lock, or the mmap lock): anonymous memory, or the backing's
+// Fault followed by finishFault. Linux: do_fault / do_read_fault /
+// do_cow_fault / do_shared_fault.
+func (mm *MM) doFault(vf *VMFault) Result {
+	v := vf.VMA
+	if v.Backing == nil {
+		return mm.anonFault(vf)
+	}
+	if vf.Write() {
+		if res := mm.wpReuse(vf); res != 0 {
+			return res
+		}
+	}
+	ops, ok := v.Backing.(Ops)
+	if !ok {
+		return SIGBUS
+	}
+	res := ops.Fault(vf)
+	if res&(Retry|NoPage) != 0 || res.Error() {
+		return res
+	}
+	if res&Major != 0 {
+		vf.ctx.Counters.Pgmajfault.Add(1)
+	}
+	return mm.finishFault(vf) | res&Major
+}
+
+// doFaultPinned runs a fault whose VMA cannot be detached under it (mmap
+// lock or VMA read lock held): fault-around first for reads, as
+// do_read_fault does, then the slow path.
+func (mm *MM) doFaultPinned(vf *VMFault) Result {
+	v := vf.VMA
+	if v.Backing != nil && !vf.Write() {
+		if pm, ok := v.Backing.(PageMapper); ok {
+			start, end := mm.faultAround(vf)
+			if res := pm.MapPages(vf, start, end); res&NoPage != 0 {
+				return res
+			}
+		}
+	}
+	return mm.doFault(vf)
+}
+
+// fallback is the last resort of the lockless policies: the mmap read
+// lock, under which no writer can change the tree.
+func (mm *MM) fallback(ctx *Context, addr uint64, flags Flags, why string) Outcome {
+	ctx.Counters.Fallbacks.Add(1)
+	traceStep(ctx, trace.Fallback, addr, why)
+	return mm.faultMmapLock(ctx, addr, flags)
+}
+
+// faultMmapLock handles a fault with the mmap lock read-held from lookup
+// to install, as every kernel before 6.4 did.
+func (mm *MM) faultMmapLock(ctx *Context, addr uint64, flags Flags) Outcome {
+	ctx.Counters.LockedFaults.Add(1)
+	for try := 0; ; try++ {
+		mm.lock.RLock()
+		snap := mm.Tree.Snapshot()
+		v := snap.Find(addr)
+		mm.traceLookup(ctx, addr, v, snap.Version())
+		if v == nil {
+			mm.lock.RUnlock()
+			return SegvMapErr
+		}
+		if accessError(v.Prot, flags) {
+			mm.lock.RUnlock()
+			return SegvAccErr
+		}
+		vf := mm.newFault(ctx, v, addr, flags)
+		res := mm.doFaultPinned(&vf)
+		mm.lock.RUnlock()
+		// Under the mmap lock the VMA stays attached, so Retry means the
+		// page went past EOF under us (truncate); a second Fault reports
+		// SIGBUS. The bound only guards against a misbehaving backing.
+		if res&Retry == 0 || try == 8 {
+			if res&Retry != 0 {
+				return BusAdrErr
+			}
+			if !res.Error() {
+				ctx.Counters.SlowPath.Add(1)
+			}
+			return outcomeOf(res)
+		}
+		flags |= FlagTried
+	}
+}
+
+// faultPerVMA is PolicyPerVMALock: Linux 6.4+ lock_vma_under_rcu, then the
+// fault under the VMA's read lock, falling back to the mmap lock when the
+// lock cannot be taken or the fault asks to be retried.
+func (mm *MM) faultPerVMA(ctx *Context, addr uint64, flags Flags) Outcome {
+	c := ctx.Counters
+	r := ctx.Reader
+	r.Lock()
+	snap := mm.Tree.Snapshot()
+	v := snap.Find(addr)
+	mm.traceLookup(ctx, addr, v, snap.Version())
+	if v == nil {
+		r.Unlock()
+		c.VMALockAbort.Add(1)
+		if mm.cfg.Quirks.Has(QuirkNoLockFallback) {
+			return SegvMapErr
+		}
+		return mm.fallback(ctx, addr, flags, "no vma")
+	}
+	if !v.TryReadLock(mm.lockSeq.Load()) {
+		r.Unlock()
+		if !v.Attached() {
+			c.VMALockMiss.Add(1)
+		}
+		c.VMALockAbort.Add(1)
+		return mm.fallback(ctx, addr, flags, "vma lock refused")
+	}
+	r.Unlock()
+	if accessError(v.Prot, flags) {
+		v.ReadUnlock()
+		c.VMALockSuccess.Add(1)
+		return SegvAccErr
+	}
+	vf := mm.newFault(ctx, v, addr, flags|FlagVMALock|FlagAllowRetry)
+	res := mm.doFaultPinned(&vf)
+	v.ReadUnlock()
+	if res&Retry != 0 {
+		c.VMALockRetry.Add(1)
+		return mm.fallback(ctx, addr, flags|FlagTried, "fault retry")
+	}
+	c.VMALockSuccess.Add(1)
+	if !res.Error() {
+		c.SlowPath.Add(1)
+	}
+	return outcomeOf(res)
+}

@@ -1,0 +1,168 @@
+package fault
+
+import (
+	"github.com/vmsim/vmsim/pgtable"
+	"github.com/vmsim/vmsim/trace"
+	"github.com/vmsim/vmsim/vma"
+)
+
+// pteFlags returns the PTE bits for a page of v: readable whenever the VMA
+// allows any access (x86 has no write-only or exec-only pages), writable
+// only when the caller says the page may be written in place.
+func pteFlags(v *vma.VMA, writable bool) pgtable.PTE {
+	f := pgtable.PTEPresent | pgtable.PTERead | pgtable.PTEAccessed
+	if v.Prot&vma.ProtExec != 0 {
+		f |= pgtable.PTEExec
+	}
+	if writable {
+		f |= pgtable.PTEWrite | pgtable.PTEDirty
+	}
+	return f
+}
+
+// validLocked reports whether a PTE for page offset pgoff of v may still
+// be installed: the VMA is attached (a writer detaches before it zaps, so
+// nothing installed after this check can outlive the zap) and the page is
+// inside its backing.
+//
+// Preconditions: the page-table leaf lock for the address is held.
+func (mm *MM) validLocked(v *vma.VMA, pgoff uint64) bool {
+	if !mm.cfg.Quirks.Has(QuirkNoDetachCheck) && !v.Attached() {
+		return false
+	}
+	if s, ok := v.Backing.(Sizer); ok && pgoff >= s.Pages() {
+		return false
+	}
+	return true
+}
+
+func permits(e pgtable.PTE, write bool) bool {
+	if !e.Present() {
+		return false
+	}
+	if write {
+		return e&pgtable.PTEWrite != 0
+	}
+	return e&pgtable.PTERead != 0
+}
+
+// mapPage is VMFault.MapPage: a read-only PTE for a page the backing has
+// at hand (mm/filemap.c: filemap_map_pages → set_pte_range).
+func (mm *MM) mapPage(vf *VMFault, addr uint64, p pgtable.PFN) bool {
+	v := vf.VMA
+	if addr < v.Start || addr >= v.End || addr&pgtable.PageMask != 0 {
+		return false
+	}
+	leaf := mm.Table.LockLeaf(addr)
+	if leaf.Get(addr).Present() {
+		leaf.Unlock()
+		return true
+	}
+	if !mm.validLocked(v, v.Pgoff+(addr-v.Start)>>pgtable.PageShift) {
+		leaf.Unlock()
+		vf.ctx.Counters.InstallRaced.Add(1)
+		return false
+	}
+	mm.Frames.Get(p)
+	leaf.SetLocked(addr, pgtable.MakePTE(p, pteFlags(v, false)))
+	leaf.Unlock()
+	vf.ctx.Counters.Installs.Add(1)
+	traceInstall(vf.ctx, addr, p)
+	return true
+}
+
+func traceInstall(ctx *Context, addr uint64, p pgtable.PFN) {
+	if tb := ctx.Trace; tb != nil {
+		tb.Emit(trace.Event{Kind: trace.Install, Addr: addr, Value: uint64(p)})
+	}
+}
+
+// finishFault installs the page a backing's Fault returned, copying it
+// first for a write to a private mapping (mm/memory.c: finish_fault and
+// do_cow_fault).
+func (mm *MM) finishFault(vf *VMFault) Result {
+	v := vf.VMA
+	page, owned := vf.Page, vf.Owned
+	shared := v.Flags&vma.FlagShared != 0
+	if vf.Write() && !shared && !owned {
+		mm.prepareAnon(v)
+		np, err := mm.Frames.Alloc()
+		if err != nil {
+			mm.Frames.Put(page)
+			return OOM
+		}
+		mm.Frames.Copy(np, page)
+		mm.Frames.Put(page)
+		page, owned = np, true
+		vf.ctx.Counters.CopyOnWrite.Add(1)
+	}
+	flags := pteFlags(v, vf.Write() && (shared || owned))
+	if owned && !shared {
+		flags |= pgtable.PTEAnon
+	}
+	return mm.install(vf, page, flags)
+}
+
+// install maps page at vf.Address with flags, under the leaf lock, after
+// validLocked. It consumes the caller's reference on page. It returns
+// NoPage when the address is now mapped for the access and Retry when the
+// VMA was detached or the page left its backing under us.
+//
+// A present PTE that does not permit the access (the zero page or a
+// page-cache page under a private write, or a read-only PTE under a shared
+// write) is replaced; a replaced page is flushed from every TLB before its
+// reference is dropped (mm/memory.c: wp_page_copy → ptep_clear_flush).
+func (mm *MM) install(vf *VMFault, page pgtable.PFN, flags pgtable.PTE) Result {
+	c := vf.ctx.Counters
+	addr := vf.Address
+	leaf := mm.Table.LockLeaf(addr)
+	if !mm.validLocked(vf.VMA, vf.Pgoff) {
+		leaf.Unlock()
+		mm.Frames.Put(page)
+		c.InstallRaced.Add(1)
+		return Retry
+	}
+	old := leaf.Get(addr)
+	if permits(old, vf.Write()) {
+		// A racing fault got here first.
+		leaf.Unlock()
+		mm.Frames.Put(page)
+		c.InstallRaced.Add(1)
+		return NoPage
+	}
+	leaf.SetLocked(addr, pgtable.MakePTE(page, flags))
+	leaf.Unlock()
+	c.Installs.Add(1)
+	traceInstall(vf.ctx, addr, page)
+	if old.Present() {
+		mm.shootdown(addr, addr+pgtable.PageSize)
+		mm.Frames.Put(old.PFN())
+	}
+	return NoPage
+}
+
+// wpReuse handles a write fault on a private page that is already this
+// mapping's own (after mprotect made it read-only and then writable
+// again): make the PTE writable in place (mm/memory.c: do_wp_page →
+// wp_page_reuse). It returns 0 when the fault is not of that kind.
+func (mm *MM) wpReuse(vf *VMFault) Result {
+	v := vf.VMA
+	if v.Flags&vma.FlagShared != 0 {
+		return 0
+	}
+	if e := mm.Table.Lookup(vf.Address); !e.Present() || e&pgtable.PTEAnon == 0 {
+		return 0
+	}
+	leaf := mm.Table.LockLeaf(vf.Address)
+	defer leaf.Unlock()
+	e := leaf.Get(vf.Address)
+	if !e.Present() || e&pgtable.PTEAnon == 0 {
+		return 0
+	}
+	if !mm.validLocked(v, vf.Pgoff) {
+		return Retry
+	}
+	leaf.SetLocked(vf.Address, e|pgtable.PTEWrite|pgtable.PTEDirty)
+	vf.ctx.Counters.Installs.Add(1)
+	return NoPage
+}

@@ -1,0 +1,114 @@
+package fault
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/vmsim/vmsim/pgtable"
+	"github.com/vmsim/vmsim/rcu"
+	"github.com/vmsim/vmsim/trace"
+	"github.com/vmsim/vmsim/vma"
+)
+
+// MM is the part of an address space that the fault handler needs: Linux's
+// struct mm_struct without the syscalls. Package mmap builds the syscalls,
+// threads and TLBs on top of it.
+//
+// Lock order (outermost first):
+//
+//	mmap lock (MM.lock)
+//	  per-VMA write marks (vma.VMA.WriteLock)
+//	    page-table leaf locks (pgtable.Leaf), in address order
+//	      frame-pool and page-cache locks
+//
+// RCU read-side sections nest inside anything and never block.
+type MM struct {
+	Frames *pgtable.Frames // immutable; the physical frames
+	Table  *pgtable.Table  // immutable pointer; the page table (leaf locks inside)
+	Tree   *vma.Tree       // immutable pointer; VMAs, published under RCU
+	RCU    *rcu.Domain     // immutable; grace periods for freeing VMAs
+
+	cfg Config // immutable after NewMM
+
+	// lock is the mmap lock (mmap_lock): read-held by faults under
+	// PolicyMmapLock and by fallbacks, write-held by every syscall that
+	// changes the tree.
+	lock sync.RWMutex
+	// lockSeq is mm_lock_seq: bumped by WriteUnlock, which releases every
+	// per-VMA write mark of that write cycle at once. Atomic; written only
+	// with lock write-held.
+	lockSeq atomic.Uint64
+
+	// anonSeq hands out anon_vma identities. Atomic.
+	anonSeq atomic.Uint64
+
+	// shootdown flushes every thread's TLB for [start, end) and waits for
+	// accesses in flight. Set once by SetShootdown before any fault.
+	shootdown func(start, end uint64)
+}
+
+// NewMM returns an MM with an empty tree and page table, drawing frames
+// from frames.
+func NewMM(frames *pgtable.Frames, cfg Config) *MM {
+	if cfg.FaultAroundPages <= 0 {
+		cfg.FaultAroundPages = 16
+	}
+	if cfg.MaxRetries <= 0 {
+		cfg.MaxRetries = 3
+	}
+	return &MM{
+		Frames:    frames,
+		Table:     pgtable.NewTable(),
+		Tree:      vma.NewTree(),
+		RCU:       rcu.NewDomain(),
+		cfg:       cfg,
+		shootdown: func(uint64, uint64) {},
+	}
+}
+
+// Config returns the configuration the MM was built with, defaults filled
+// in. Safe for concurrent use.
+func (mm *MM) Config() Config { return mm.cfg }
+
+// SetShootdown installs the TLB shootdown the handler calls after it
+// replaces a PTE (copy-on-write). Call it once, before the first fault.
+func (mm *MM) SetShootdown(f func(start, end uint64)) { mm.shootdown = f }
+
+// ReadLock takes the mmap lock for reading (mmap_read_lock).
+func (mm *MM) ReadLock() { mm.lock.RLock() }
+
+// ReadUnlock releases a read hold of the mmap lock.
+func (mm *MM) ReadUnlock() { mm.lock.RUnlock() }
+
+// WriteLock takes the mmap lock for writing (mmap_write_lock).
+func (mm *MM) WriteLock() { mm.lock.Lock() }
+
+// WriteUnlock bumps mm_lock_seq, which releases every per-VMA write mark
+// taken in this cycle, and releases the mmap lock (mmap_write_unlock,
+// vma_end_write_all).
+func (mm *MM) WriteUnlock() {
+	mm.lockSeq.Add(1)
+	mm.lock.Unlock()
+}
+
+// LockSeq returns mm_lock_seq: the value a writer passes to
+// vma.VMA.WriteLock. Preconditions: the mmap lock is write-held (the value
+// is stable only then).
+func (mm *MM) LockSeq() uint64 { return mm.lockSeq.Load() }
+
+// prepareAnon gives v an anon_vma identity before its first private page
+// is installed (mm/rmap.c: anon_vma_prepare).
+func (mm *MM) prepareAnon(v *vma.VMA) {
+	if v.AnonVMA() == 0 {
+		v.PrepareAnon(mm.anonSeq.Add(1))
+	}
+}
+
+// Context is what one simulated CPU brings to a fault: its RCU reader,
+// its counters and its trace track. It is owned by one goroutine at a
+// time.
+type Context struct {
+	Reader   *rcu.Reader
+	Counters *Counters
+	Trace    *trace.Buffer // nil: tracing off
+}

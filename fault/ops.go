@@ -1,0 +1,107 @@
+package fault
+
+import (
+	"github.com/vmsim/vmsim/pgtable"
+	"github.com/vmsim/vmsim/vma"
+)
+
+// Ops is the contract between the fault handler and what backs a mapping:
+// Linux's vm_operations_struct. It embeds vma.Backing (Name, Open, Close)
+// so that package vma can hold a backing without importing this package.
+//
+// Fault is the slow path. The handler calls it with a reference on
+// vf.VMA held (or the VMA read-locked, or the mmap lock held, depending on
+// the policy) and no RCU read-side section, so it may block: sleep for
+// I/O, wait for another fault's I/O, take locks. On success it returns 0
+// with vf.Page set to a frame carrying one reference that passes to the
+// handler, which installs it (copying it first for a private write fault
+// unless vf.Owned is set). It must be safe for concurrent use.
+type Ops interface {
+	vma.Backing
+	Fault(vf *VMFault) Result
+}
+
+// PageMapper is the optional fast path, Linux's ->map_pages
+// (filemap_map_pages). The handler calls MapPages inside an RCU read-side
+// section with NO reference on vf.VMA: the VMA may be detached at any
+// moment, and MapPages must never block. It maps the pages of
+// [start, end) (page offsets in the backing, inside vf.VMA and one
+// page-table leaf) that it has at hand by calling vf.MapPage, which
+// re-checks under the page-table lock that the VMA is still attached. It
+// returns NoPage when the page at vf.Pgoff is now mapped, and Retry when
+// mapping it would block (a page-cache miss), in which case the handler
+// takes a reference and calls Fault. It must be safe for concurrent use.
+type PageMapper interface {
+	MapPages(vf *VMFault, start, end uint64) Result
+}
+
+// Result is a set of Linux VM_FAULT_* bits returned by Fault, MapPages and
+// the handler. The zero value means success: the page in VMFault.Page is
+// to be installed.
+type Result uint32
+
+// Fault results, as include/linux/mm_types.h vm_fault_reason.
+const (
+	// NoPage: the handler or the backing installed the PTE itself (or
+	// found it installed by a racing fault); there is nothing to install.
+	NoPage Result = 1 << iota
+	// Retry: the fault did not complete (it would have blocked, or it lost
+	// a race with a writer) and must be tried again.
+	Retry
+	// SIGSEGV: the access is not allowed; deliver SIGSEGV.
+	SIGSEGV
+	// SIGBUS: the page lies wholly beyond the end of the file (or the
+	// backing failed); deliver SIGBUS with BUS_ADRERR.
+	SIGBUS
+	// OOM: no physical frame was available.
+	OOM
+	// Major: the fault did I/O (counted as pgmajfault).
+	Major
+)
+
+// Error reports whether r stops the fault with an error (SIGSEGV, SIGBUS
+// or OOM), the VM_FAULT_ERROR mask.
+func (r Result) Error() bool { return r&(SIGSEGV|SIGBUS|OOM) != 0 }
+
+// Flags are the FAULT_FLAG_* bits describing one fault.
+type Flags uint32
+
+// Fault flags, as include/linux/mm_types.h fault_flag.
+const (
+	// FlagWrite: the access is a store (FAULT_FLAG_WRITE).
+	FlagWrite Flags = 1 << iota
+	// FlagExec: the access is an instruction fetch (FAULT_FLAG_INSTRUCTION).
+	FlagExec
+	// FlagAllowRetry: the backing may return Retry instead of blocking
+	// (FAULT_FLAG_ALLOW_RETRY).
+	FlagAllowRetry
+	// FlagTried: this fault has been retried before (FAULT_FLAG_TRIED).
+	FlagTried
+	// FlagVMALock: the fault holds the VMA's per-VMA read lock rather than
+	// the mmap lock (FAULT_FLAG_VMA_LOCK).
+	FlagVMALock
+	// FlagRCU: the fault runs inside an RCU read-side section without a
+	// reference on the VMA (the fast path of PolicyRCURefcount).
+	FlagRCU
+)
+
+// VMFault describes one fault: Linux's struct vm_fault. The handler owns
+// it; a backing may read every field and set Page and Owned.
+type VMFault struct {
+	VMA     *vma.VMA    // the VMA the fault is in
+	Address uint64      // page-aligned faulting address
+	Pgoff   uint64      // page offset of Address in the backing
+	Flags   Flags       // FAULT_FLAG_* bits
+	Page    pgtable.PFN // out (Fault): the frame to install, with one reference
+	Owned   bool        // out (Fault): Page belongs to this mapping alone (map it writable as is, no copy-on-write)
+
+	mm  *MM      // the address space being faulted; set by the handler
+	ctx *Context // the faulting CPU; set by the handler
+}
+
+// Write reports whether the fault is a store.
+func (vf *VMFault) Write() bool { return vf.Flags&FlagWrite != 0 }
+
+// Frames returns the physical-frame pool of the faulting address space;
+// backings allocate their pages from it.
+func (vf *VMFault) Frames() *pgtable.Frames { return vf.mm.Frames }

@@ -1,0 +1,209 @@
+package mmap
+
+import (
+	"errors"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/vmsim/vmsim/fault"
+	"github.com/vmsim/vmsim/pgtable"
+	"github.com/vmsim/vmsim/trace"
+	"github.com/vmsim/vmsim/vma"
+)
+
+// Config parameterises an AddressSpace. Its zero value is a Linux x86-64
+// process without ASLR under PolicyRCURefcount.
+type Config struct {
+	// Policy is the fault path's locking design.
+	Policy Policy
+	// MmapBase is where top-down placement starts (mm->mmap_base); 0
+	// means TaskSize - 128 MiB, the base of a process without ASLR.
+	MmapBase uint64
+	// MinAddr is vm.mmap_min_addr: MAP_FIXED below it is EPERM and hints
+	// below it are raised to it; 0 means 65536.
+	MinAddr uint64
+	// MaxMapCount is vm.max_map_count; 0 means 65530.
+	MaxMapCount int
+	// FaultAroundPages is the MapPages window in pages, rounded down to a
+	// power of two; 0 means 16, 1 disables fault-around.
+	FaultAroundPages int
+	// PhysPages is the number of physical frames; 0 means 1<<20 (4 GiB,
+	// allocated lazily).
+	PhysPages int
+	// TLBEntries is the size of each thread's TLB, rounded up to a power
+	// of two; 0 means 64.
+	TLBEntries int
+	// MaxRetries bounds lockless fault attempts before the mmap-lock
+	// fallback; 0 means 3.
+	MaxRetries int
+	// Quirks deliberately break rules; see QuirkNonAtomicFixedReplace and
+	// the others. Zero breaks nothing.
+	Quirks Quirks
+	// Trace, if non-nil, records syscalls, faults, TLB shootdowns and
+	// every load and store.
+	Trace *trace.Recorder
+}
+
+func (c *Config) fill() error {
+	if c.MmapBase == 0 {
+		c.MmapBase = TaskSize - 128<<20
+	}
+	if c.MinAddr == 0 {
+		c.MinAddr = 65536
+	}
+	if c.MaxMapCount == 0 {
+		c.MaxMapCount = 65530
+	}
+	if c.FaultAroundPages == 0 {
+		c.FaultAroundPages = 16
+	}
+	for c.FaultAroundPages&(c.FaultAroundPages-1) != 0 {
+		c.FaultAroundPages &= c.FaultAroundPages - 1
+	}
+	if c.PhysPages == 0 {
+		c.PhysPages = 1 << 20
+	}
+	if c.TLBEntries == 0 {
+		c.TLBEntries = 64
+	}
+	n := 1
+	for n < c.TLBEntries {
+		n <<= 1
+	}
+	c.TLBEntries = n
+	switch {
+	case c.Policy < PolicyRCURefcount || c.Policy > PolicyPerVMALock:
+		return fmt.Errorf("mmap: unknown policy %d", int(c.Policy))
+	case c.MmapBase&pgtable.PageMask != 0 || c.MmapBase > TaskSize:
+		return fmt.Errorf("mmap: MmapBase %#x is not a page-aligned user address", c.MmapBase)
+	case c.MinAddr >= c.MmapBase:
+		return fmt.Errorf("mmap: MinAddr %#x is not below MmapBase %#x", c.MinAddr, c.MmapBase)
+	case c.MaxMapCount < 0 || c.PhysPages < 0 || c.TLBEntries < 0 || c.FaultAroundPages < 0 || c.MaxRetries < 0:
+		return errors.New("mmap: negative Config value")
+	}
+	return nil
+}
+
+// ErrClosed is returned by every call on an AddressSpace after Close.
+var ErrClosed = errors.New("mmap: address space is closed")
+
+// An AddressSpace is a simulated process address space: a VMA tree, a page
+// table, physical frames, and the threads that access them. All its
+// methods are safe for concurrent use; the syscalls (Mmap, Munmap,
+// Mprotect, Mremap, Madvise) serialise on the mmap lock, as Linux's do,
+// while faults run concurrently with them under the configured Policy.
+type AddressSpace struct {
+	cfg    Config          // immutable, defaults filled in
+	mm     *fault.MM       // immutable pointer
+	frames *pgtable.Frames // immutable pointer; == mm.Frames
+
+	threads threadSet
+
+	rec      *trace.Recorder // immutable; nil when tracing is off
+	sysTrack *trace.Buffer   // shared track for syscalls made on the AddressSpace
+
+	// Protected by the mmap write lock:
+	closed bool
+	files  map[*fault.File]func() // files mapped here → cancel of their truncate hook
+
+	// inflight counts faults in progress, so that Check knows when frame
+	// accounting can be exact. Atomic.
+	inflight atomic.Int64
+	stats    asCounters
+}
+
+// New returns an empty address space configured by cfg, or an error if
+// cfg is inconsistent.
+func New(cfg Config) (*AddressSpace, error) {
+	if err := cfg.fill(); err != nil {
+		return nil, err
+	}
+	frames := pgtable.NewFrames(cfg.PhysPages)
+	as := &AddressSpace{
+		cfg:    cfg,
+		frames: frames,
+		mm: fault.NewMM(frames, fault.Config{
+			Policy:           cfg.Policy,
+			Quirks:           cfg.Quirks,
+			FaultAroundPages: cfg.FaultAroundPages,
+			MaxRetries:       cfg.MaxRetries,
+		}),
+		rec:   cfg.Trace,
+		files: make(map[*fault.File]func()),
+	}
+	if as.rec != nil {
+		as.sysTrack = as.rec.SharedTrack("syscalls")
+	}
+	as.mm.SetShootdown(as.shootdown)
+	return as, nil
+}
+
+// Config returns the configuration in force, defaults filled in.
+func (as *AddressSpace) Config() Config { return as.cfg }
+
+// Close unmaps everything, waits for every deferred free, and returns
+// every physical frame to the pool. Threads still open are closed. Close
+// is idempotent; other calls after it return ErrClosed.
+func (as *AddressSpace) Close() error {
+	as.mm.WriteLock()
+	if as.closed {
+		as.mm.WriteUnlock()
+		return nil
+	}
+	c := as.beginLocked("close", nil)
+	c.unmapLocked(0, TaskSize)
+	c.finishLocked()
+	as.mm.Table.FreeEmpty(0, TaskSize)
+	for f, cancel := range as.files {
+		cancel()
+		f.ReleaseFrames(as.frames)
+	}
+	clear(as.files)
+	as.closed = true
+	as.mm.WriteUnlock()
+	for _, t := range as.threads.all() {
+		t.Close()
+	}
+	as.mm.RCU.Barrier()
+	as.mm.RCU.Close()
+	return nil
+}
+
+// Mapping describes one VMA, as a line of /proc/pid/maps does.
+type Mapping struct {
+	Start, End uint64
+	Prot       Prot
+	Shared     bool
+	Offset     uint64 // byte offset in the file (0 for anonymous memory)
+	Name       string // file name, "" for private anonymous memory
+}
+
+// Len returns End - Start.
+func (m Mapping) Len() uint64 { return m.End - m.Start }
+
+func mappingOf(v *vma.VMA) Mapping {
+	m := Mapping{Start: v.Start, End: v.End, Prot: Prot(v.Prot), Shared: v.Flags&vma.FlagShared != 0}
+	if v.Backing != nil {
+		m.Name = v.Backing.Name()
+		m.Offset = v.Pgoff << pgtable.PageShift
+	}
+	return m
+}
+
+// Mappings returns one Mapping per VMA, sorted by address. It takes the
+// mmap read lock, so it sees the layout between two syscalls.
+func (as *AddressSpace) Mappings() []Mapping {
+	as.mm.ReadLock()
+	defer as.mm.ReadUnlock()
+	vs := as.mm.Tree.Snapshot().VMAs()
+	out := make([]Mapping, len(vs))
+	for i, v := range vs {
+		out[i] = mappingOf(v)
+	}
+	return out
+}
+
+// MapCount returns the number of VMAs (mm->map_count).
+func (as *AddressSpace) MapCount() int {
+	return as.mm.Tree.Snapshot().Len()
+}

@@ -1,0 +1,218 @@
+package mmap
+
+import (
+	"github.com/vmsim/vmsim/fault"
+	"github.com/vmsim/vmsim/pgtable"
+	"github.com/vmsim/vmsim/trace"
+	"github.com/vmsim/vmsim/vma"
+)
+
+// A change is one syscall's edit of the address space, made under the
+// mmap write lock: a transaction on the VMA tree, the PTEs it zapped, and
+// the ranges whose translations every thread must drop before the frames
+// are freed and the syscall returns.
+//
+// Every edit follows one order, whatever the policy:
+//
+//  1. write-mark the VMAs it will replace (PolicyPerVMALock waits for
+//     their readers here: vma_start_write);
+//  2. take them out of the private tree and detach them, so that a fault
+//     that re-checks under the page-table lock installs nothing more in
+//     them;
+//  3. zap or change their PTEs under the page-table locks;
+//  4. shoot down every thread's TLB for the range, waiting for accesses in
+//     flight, and only then free the zapped frames;
+//  5. publish the new tree with one atomic store.
+//
+// A fault that finds a detached VMA between 2 and 5 retries and then falls
+// back to the mmap read lock, so it waits for 5 and never sees a gap.
+type change struct {
+	as   *AddressSpace
+	tx   *vma.Txn
+	seq  uint64 // mm_lock_seq of this write cycle
+	lock bool   // PolicyPerVMALock: write-mark VMAs before changing them
+	tb   *trace.Buffer
+
+	zapped      []pgtable.PFN // frames to free after the shootdown
+	flush       []span        // ranges to shoot down
+	detachedAny bool          // the change has detached VMAs: it can no longer abort
+}
+
+type span struct{ start, end uint64 }
+
+// beginLocked opens a change. Preconditions: the mmap write lock is held.
+func (as *AddressSpace) beginLocked(name string, tb *trace.Buffer) *change {
+	return &change{
+		as:   as,
+		tx:   as.mm.Tree.Begin(),
+		seq:  as.mm.LockSeq(),
+		lock: as.cfg.Policy == PolicyPerVMALock,
+		tb:   tb,
+	}
+}
+
+// markLocked write-marks v for this cycle (vma_start_write) under
+// PolicyPerVMALock, waiting for its readers. Other policies need no mark:
+// their readers re-check attachment instead.
+func (c *change) markLocked(v *vma.VMA) {
+	if c.lock {
+		v.WriteLock(c.seq)
+	}
+}
+
+// markRangeLocked write-marks every VMA overlapping [start, end).
+func (c *change) markRangeLocked(start, end uint64) {
+	if !c.lock {
+		return
+	}
+	c.tx.Ascend(start, end, func(v *vma.VMA) bool {
+		v.WriteLock(c.seq)
+		return true
+	})
+}
+
+// removeLocked takes v out of the tree (it is detached at the next
+// detach or commit).
+func (c *change) removeLocked(v *vma.VMA) {
+	c.markLocked(v)
+	c.tx.Remove(v)
+}
+
+// detachLocked detaches every VMA removed so far (Txn.Detach).
+func (c *change) detachLocked() {
+	if len(c.tx.Detach()) > 0 {
+		c.detachedAny = true
+	}
+}
+
+// unmapLocked removes [start, end) from the tree, splitting VMAs that
+// straddle its edges, detaches what it removed, and zaps its PTEs (mm/vma.c:
+// vms_gather_munmap_vmas + vms_clear_ptes). Frames are freed in
+// finishLocked, after the shootdown.
+func (c *change) unmapLocked(start, end uint64) []*vma.VMA {
+	c.markRangeLocked(start, end)
+	removed := c.tx.Unmap(start, end)
+	if len(removed) == 0 {
+		return nil
+	}
+	c.detachLocked()
+	if c.as.cfg.Quirks.Has(QuirkNonAtomicFixedReplace) {
+		// Linux before 6.12: the munmap half of a MAP_FIXED was visible
+		// to lockless readers before the new VMA was inserted.
+		c.tx.Publish()
+		c.tracePublish("unmap published alone")
+	}
+	c.zapLocked(start, end)
+	return removed
+}
+
+// zapLocked clears the PTEs of [start, end), keeping their frames for
+// finishLocked. Preconditions: every VMA over the range is detached.
+func (c *change) zapLocked(start, end uint64) {
+	c.zapped = c.as.mm.Table.Zap(start, end, c.zapped)
+	c.flush = append(c.flush, span{start, end})
+	if c.tb != nil {
+		c.tb.Emit(trace.Event{Kind: trace.Zap, Addr: start, Len: end - start})
+	}
+}
+
+// protectLocked applies f to the PTEs of [start, end) and, when f may
+// remove a permission, schedules a shootdown.
+func (c *change) protectLocked(start, end uint64, f func(pgtable.PTE) pgtable.PTE, downgrade bool) {
+	c.as.mm.Table.Protect(start, end, f)
+	if downgrade {
+		c.flush = append(c.flush, span{start, end})
+	}
+}
+
+// insertLocked adds a new VMA (built by newVMA or sliced from one).
+func (c *change) insertLocked(v *vma.VMA) { c.tx.Insert(v) }
+
+// flushLocked shoots down the scheduled ranges and then frees the zapped
+// frames (QuirkNoGracePeriod frees them first, which is the bug it shows).
+func (c *change) flushLocked() {
+	noGrace := c.as.cfg.Quirks.Has(QuirkNoGracePeriod)
+	if noGrace {
+		c.putFrames()
+	}
+	for _, s := range c.flush {
+		c.as.shootdownTraced(s.start, s.end, c.tb)
+	}
+	c.flush = c.flush[:0]
+	if !noGrace {
+		c.putFrames()
+	}
+}
+
+func (c *change) putFrames() {
+	for _, p := range c.zapped {
+		c.as.frames.Put(p)
+	}
+	c.zapped = c.zapped[:0]
+}
+
+// finishLocked flushes and publishes the change.
+func (c *change) finishLocked() {
+	c.flushLocked()
+	c.tx.Commit()
+	c.tracePublish("")
+}
+
+// abortLocked abandons a change that has not detached anything: its
+// VMAs built for insertion are discarded.
+func (c *change) abortLocked(built ...*vma.VMA) {
+	c.tx.Abort()
+	for _, v := range built {
+		if v != nil {
+			v.Discard()
+		}
+	}
+}
+
+func (c *change) tracePublish(why string) {
+	if c.tb != nil {
+		c.tb.Emit(trace.Event{Kind: trace.Publish, Value: c.as.mm.Tree.Snapshot().Version(), Arg: why})
+	}
+}
+
+// newVMA builds an unattached VMA whose release frees it after a grace
+// period.
+func (as *AddressSpace) newVMA(start, end uint64, prot Prot, flags vma.Flags, pgoff uint64, b vma.Backing) *vma.VMA {
+	v := vma.New(start, end, vma.Prot(prot&protMask), flags, pgoff, b)
+	v.SetRelease(as.releaseVMA)
+	return v
+}
+
+// releaseVMA runs when a detached VMA's last reference drops: after a
+// grace period (so no RCU reader can still be looking at it) the backing
+// is told and the VMA is poisoned (mm/vma.c: remove_vma → vm_area_free,
+// which Linux defers with call_rcu for the same reason).
+func (as *AddressSpace) releaseVMA(v *vma.VMA) {
+	free := func() {
+		if b := v.Backing; b != nil {
+			b.Close(v)
+		}
+		v.Poison()
+		as.stats.vmasFreed.Add(1)
+	}
+	if as.cfg.Quirks.Has(QuirkNoGracePeriod) {
+		// The VMA is not poisoned early: a reader that still uses it
+		// would panic and take the process down; the early frame frees
+		// in flushLocked are what this quirk shows.
+		if b := v.Backing; b != nil {
+			b.Close(v)
+		}
+		as.mm.RCU.Call(func() { v.Poison(); as.stats.vmasFreed.Add(1) })
+		return
+	}
+	as.mm.RCU.Call(free)
+}
+
+// backingOf returns the VMA backing for a file, or nil for private
+// anonymous memory.
+func backingOf(f *fault.File) vma.Backing {
+	if f == nil {
+		return nil
+	}
+	return f
+}

@@ -1,0 +1,92 @@
+package mmap
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/vmsim/vmsim/pgtable"
+	"github.com/vmsim/vmsim/vma"
+)
+
+// Check verifies the address space's invariants and returns an error
+// describing every violation it finds:
+//
+//   - VMAs are sorted, non-overlapping, page-aligned, inside the user
+//     address space, attached and alive, and no more than MaxMapCount;
+//   - every present PTE lies inside a VMA, and allows no access the VMA
+//     forbids (no writable PTE in a read-only VMA, no readable PTE in a
+//     PROT_NONE one);
+//   - every frame a PTE maps is allocated, with a reference count at least
+//     the number of PTEs mapping it; and, when no fault is in flight, the
+//     frames in use are exactly those mapped by a PTE or held by the page
+//     cache of a file mapped here.
+//
+// Check takes the mmap write lock, so it sees the layout between
+// syscalls; faults may run meanwhile (the frame census is skipped then).
+func (as *AddressSpace) Check() error {
+	as.mm.WriteLock()
+	defer as.mm.WriteUnlock()
+	if as.closed {
+		return ErrClosed
+	}
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+
+	if err := as.mm.Tree.CheckLocked(); err != nil {
+		errs = append(errs, err)
+	}
+	snap := as.mm.Tree.Snapshot()
+	if n := snap.Len(); n > as.cfg.MaxMapCount {
+		bad("map count %d exceeds MaxMapCount %d", n, as.cfg.MaxMapCount)
+	}
+	for _, v := range snap.VMAs() {
+		switch {
+		case v.Poisoned():
+			bad("VMA %v in the tree is freed", v)
+		case !v.Attached():
+			bad("VMA %v in the tree is detached", v)
+		case v.Start >= v.End || v.Start&pgtable.PageMask != 0 || v.End&pgtable.PageMask != 0 || v.End > TaskSize:
+			bad("VMA %v is not a page-aligned user range", v)
+		}
+	}
+
+	quiet := as.inflight.Load() == 0
+	mapped := make(map[pgtable.PFN]int)
+	as.mm.Table.Range(0, TaskSize, func(addr uint64, e pgtable.PTE) bool {
+		v := snap.Find(addr)
+		if v == nil {
+			bad("PTE at %#x (%v) outside any VMA", addr, e)
+			return len(errs) < 32
+		}
+		if e&pgtable.PTEWrite != 0 && v.Prot&vma.ProtWrite == 0 {
+			bad("writable PTE at %#x in %v", addr, v)
+		}
+		if e&pgtable.PTERead != 0 && v.Prot == vma.ProtNone {
+			bad("accessible PTE at %#x in %v", addr, v)
+		}
+		if p := e.PFN(); p != pgtable.ZeroPFN {
+			mapped[p]++
+		}
+		return len(errs) < 32
+	})
+	for p, n := range mapped {
+		if rc := int(as.frames.Refcount(p)); rc < n {
+			bad("frame %d mapped by %d PTEs has refcount %d", p, n, rc)
+		}
+	}
+	if quiet && as.inflight.Load() == 0 {
+		held := make(map[pgtable.PFN]bool, len(mapped))
+		for p := range mapped {
+			held[p] = true
+		}
+		for f := range as.files {
+			for _, p := range f.CachedFrames(as.frames) {
+				held[p] = true
+			}
+		}
+		if n := as.frames.InUse(); n != len(held) {
+			bad("%d frames in use but %d mapped or cached: a frame leaked or was freed while in use", n, len(held))
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,338 @@
+package mmap
+
+import (
+	"fmt"
+
+	"github.com/vmsim/vmsim/fault"
+	"github.com/vmsim/vmsim/pgtable"
+	"github.com/vmsim/vmsim/trace"
+	"github.com/vmsim/vmsim/vma"
+)
+
+// flagAccount is VM_ACCOUNT: set on private writable mappings (and kept
+// by mprotect once set). It takes part in merging, as in Linux.
+const flagAccount vma.Flags = 1 << 16
+
+// flagMayShare is VM_MAYSHARE: the mapping was made MAP_SHARED, even of a
+// read-only file (which clears VM_SHARED). /proc/pid/maps shows 's' for it.
+const flagMayShare vma.Flags = 1 << 17
+
+const pmdSize = 2 << 20 // PMD_SIZE: one leaf page table maps 2 MiB
+
+func pageAlign(n uint64) uint64 { return (n + pgtable.PageMask) &^ pgtable.PageMask }
+
+// Mmap maps length bytes at addr (a hint, or exactly with MapFixed) with
+// prot and flags, backed by file at offset or by anonymous memory, and
+// returns the address of the mapping. It mirrors Linux x86-64: sys_mmap →
+// ksys_mmap_pgoff → do_mmap → mmap_region, down to which errno wins.
+//
+// A MapFixed mapping over existing ones replaces them atomically: lockless
+// readers see the old VMA or the new one, never a gap (unless
+// QuirkNonAtomicFixedReplace). MapPopulate prefaults the range after the
+// mapping is published, ignoring failures, as Linux does.
+func (as *AddressSpace) Mmap(addr, length uint64, prot Prot, flags Flag, file *File, offset uint64) (uint64, error) {
+	return as.mmapTraced(addr, length, prot, flags, file, offset, as.sysTrack)
+}
+
+func (as *AddressSpace) mmapTraced(addr, length uint64, prot Prot, flags Flag, file *File, offset uint64, tb *trace.Buffer) (uint64, error) {
+	if tb != nil {
+		tb.Emit(trace.Event{Kind: trace.SyscallBegin, Name: "mmap", Addr: addr, Len: length,
+			Arg: fmt.Sprintf("mmap(%#x, %#x, %s, %s, off=%#x)", addr, length, Prot(prot), flags, offset)})
+	}
+	got, err := as.doMmap(addr, length, prot, flags, file, offset, tb)
+	if err == nil && flags&MapPopulate != 0 {
+		as.populate(got, pageAlign(length), prot)
+	}
+	traceEnd(tb, "mmap", got, err)
+	return got, err
+}
+
+func traceEnd(tb *trace.Buffer, name string, v uint64, err error) {
+	if tb == nil {
+		return
+	}
+	e := trace.Event{Kind: trace.SyscallEnd, Name: name, Value: v}
+	if err != nil {
+		e.Err = err.Error()
+	}
+	tb.Emit(e)
+}
+
+func (as *AddressSpace) doMmap(addr, length uint64, prot Prot, flags Flag, file *File, offset uint64, tb *trace.Buffer) (uint64, error) {
+	// arch/x86/kernel/sys_x86_64.c: sys_mmap.
+	if offset&pgtable.PageMask != 0 {
+		return 0, EINVAL
+	}
+	// mm/mmap.c: ksys_mmap_pgoff. The fd is looked up only without
+	// MAP_ANONYMOUS; an anonymous mapping ignores it.
+	if flags&MapAnonymous != 0 {
+		file = nil
+	} else if file == nil {
+		return 0, EBADF
+	}
+	if flags&MapHugeTLB != 0 {
+		return 0, EINVAL // no hugetlbfs here (ksys_mmap_pgoff: not a hugetlb file)
+	}
+	pgoff := offset >> pgtable.PageShift
+
+	// mm/mmap.c: do_mmap.
+	if length == 0 {
+		return 0, EINVAL
+	}
+	if flags&MapFixedNoreplace != 0 {
+		flags |= MapFixed
+	}
+	if flags&MapFixed == 0 {
+		addr = as.roundHintToMin(addr)
+	}
+	length = pageAlign(length)
+	if length == 0 {
+		return 0, ENOMEM
+	}
+	if pgoff+length>>pgtable.PageShift < pgoff {
+		return 0, EOVERFLOW
+	}
+
+	as.mm.WriteLock()
+	defer as.mm.WriteUnlock()
+	if as.closed {
+		return 0, ErrClosed
+	}
+	c := as.beginLocked("mmap", tb)
+	if c.tx.Len() > as.cfg.MaxMapCount {
+		c.abortLocked()
+		return 0, ENOMEM
+	}
+	addr, errno := as.getUnmappedAreaLocked(c.tx, file, addr, length, flags)
+	if errno != 0 {
+		c.abortLocked()
+		return 0, errno
+	}
+	if flags&MapFixedNoreplace != 0 && overlaps(c.tx, addr, addr+length) {
+		c.abortLocked()
+		return 0, EEXIST
+	}
+
+	vmFlags := vma.FlagMayWrite
+	if flags&MapGrowsDown != 0 {
+		vmFlags |= vma.FlagGrowsDown
+	}
+	if flags&MapNoReserve != 0 {
+		vmFlags |= vma.FlagNoReserve
+	}
+	var backing vma.Backing
+	if file != nil {
+		switch flags & mapTypeMask {
+		case MapShared, MapSharedValidate:
+			if flags&mapTypeMask == MapShared {
+				flags &= legacyMapMask
+			}
+			if flags&^legacyMapMask != 0 {
+				c.abortLocked()
+				return 0, EOPNOTSUPP
+			}
+			if prot&ProtWrite != 0 && !file.Writable() {
+				c.abortLocked()
+				return 0, EACCES
+			}
+			vmFlags |= vma.FlagShared | flagMayShare
+			if !file.Writable() {
+				vmFlags &^= vma.FlagMayWrite | vma.FlagShared
+			}
+			fallthrough
+		case MapPrivate:
+			if vmFlags&vma.FlagGrowsDown != 0 {
+				c.abortLocked()
+				return 0, EINVAL
+			}
+		default:
+			c.abortLocked()
+			return 0, EINVAL
+		}
+		if err := file.Bind(as.frames); err != nil {
+			c.abortLocked()
+			return 0, ENODEV
+		}
+		backing = file
+	} else {
+		switch flags & mapTypeMask {
+		case MapShared:
+			if vmFlags&vma.FlagGrowsDown != 0 {
+				c.abortLocked()
+				return 0, EINVAL
+			}
+			vmFlags |= vma.FlagShared | flagMayShare | vma.FlagAnonymous
+			pgoff = 0
+			shm := fault.NewShmem(length)
+			if err := shm.Bind(as.frames); err != nil {
+				c.abortLocked()
+				return 0, ENODEV
+			}
+			backing = shm
+		case MapPrivate:
+			vmFlags |= vma.FlagAnonymous
+			pgoff = addr >> pgtable.PageShift
+		default:
+			c.abortLocked()
+			return 0, EINVAL
+		}
+	}
+	// mm/mmap.c: accountable_mapping — private writable memory is
+	// committed unless MAP_NORESERVE.
+	if prot&ProtWrite != 0 && vmFlags&(vma.FlagShared|vma.FlagNoReserve) == 0 {
+		vmFlags |= flagAccount
+	}
+
+	// mm/vma.c: __mmap_region. Refuse before touching anything if the
+	// unmap of a MAP_FIXED would split a VMA past the map-count limit.
+	if splitsOverLimit(c.tx, addr, addr+length, as.cfg.MaxMapCount) {
+		c.abortLocked()
+		return 0, ENOMEM
+	}
+	nv := as.newVMA(addr, addr+length, prot, vmFlags, pgoff, backing)
+	c.unmapLocked(addr, addr+length)
+	c.flushLocked()
+	c.insertMergedLocked(nv)
+	c.finishLocked()
+	if file != nil {
+		as.watchFileLocked(file)
+	}
+	as.stats.mmaps.Add(1)
+	return addr, nil
+}
+
+// roundHintToMin mirrors mm/mmap.c: round_hint_to_min.
+func (as *AddressSpace) roundHintToMin(hint uint64) uint64 {
+	hint &^= pgtable.PageMask
+	if hint != 0 && hint < as.cfg.MinAddr {
+		return pageAlign(as.cfg.MinAddr)
+	}
+	return hint
+}
+
+// overlaps reports whether any VMA intersects [start, end)
+// (find_vma_intersection).
+func overlaps(tx *vma.Txn, start, end uint64) bool {
+	v := tx.FindNext(start)
+	return v != nil && v.Start < end
+}
+
+// splitsOverLimit reports whether unmapping [start, end) would split one
+// VMA in two while the map count is at its limit (mm/vma.c:
+// vms_gather_munmap_vmas).
+func splitsOverLimit(tx *vma.Txn, start, end uint64, limit int) bool {
+	v := tx.Find(start)
+	return v != nil && v.Start < start && end < v.End && tx.Len() >= limit
+}
+
+// getUnmappedAreaLocked chooses the address of a new mapping, as
+// mm/mmap.c: __get_unmapped_area with x86's arch_get_unmapped_area_topdown
+// (arch/x86/kernel/sys_x86_64.c).
+func (as *AddressSpace) getUnmappedAreaLocked(tx *vma.Txn, file *File, addr, length uint64, flags Flag) (uint64, Errno) {
+	if length > TaskSize {
+		return 0, ENOMEM
+	}
+	switch {
+	case flags&MapFixed != 0:
+		// No address checking here: the checks below catch it.
+	case file == nil && flags&mapTypeMask == MapPrivate && addr == 0 && length%pmdSize == 0:
+		// Larger anonymous mappings are THP aligned (mm/huge_memory.c:
+		// __thp_get_unmapped_area, used since Linux 6.7 for lengths that
+		// are multiples of PMD_SIZE).
+		padded := length + pmdSize
+		a, errno := as.topDownLocked(tx, 0, padded)
+		if errno != 0 {
+			return 0, errno
+		}
+		if off := (-a) & (pmdSize - 1); off != 0 {
+			a += off
+		} else {
+			a += pmdSize
+		}
+		addr = a
+	default:
+		a, errno := as.topDownLocked(tx, addr, length)
+		if errno != 0 {
+			return 0, errno
+		}
+		addr = a
+	}
+	if addr > TaskSize-length {
+		return 0, ENOMEM
+	}
+	if addr&pgtable.PageMask != 0 {
+		return 0, EINVAL
+	}
+	// security_mmap_addr: mmap_min_addr.
+	if addr < as.cfg.MinAddr {
+		return 0, EPERM
+	}
+	return addr, 0
+}
+
+// topDownLocked honours a free hint or finds the highest gap below
+// MmapBase, falling back to a bottom-up search above TASK_SIZE/3 as
+// arch_get_unmapped_area_topdown does.
+func (as *AddressSpace) topDownLocked(tx *vma.Txn, hint, length uint64) (uint64, Errno) {
+	if hint != 0 {
+		hint &^= pgtable.PageMask
+		if hint <= TaskSize-length && !overlaps(tx, hint, hint+length) {
+			return hint, 0
+		}
+	}
+	if a, ok := tx.UnmappedArea(vma.GapRequest{Length: length, Low: pgtable.PageSize, High: as.cfg.MmapBase, TopDown: true}); ok {
+		return a, 0
+	}
+	legacyBase := pageAlign(TaskSize / 3) // TASK_UNMAPPED_BASE
+	if a, ok := tx.UnmappedArea(vma.GapRequest{Length: length, Low: legacyBase, High: TaskSize}); ok {
+		return a, 0
+	}
+	return 0, ENOMEM
+}
+
+// populate prefaults [addr, addr+length) as MAP_POPULATE does
+// (mm/gup.c: populate_vma_page_range): writes for writable private
+// mappings, reads otherwise; failures are ignored.
+func (as *AddressSpace) populate(addr, length uint64, prot Prot) {
+	if prot&(ProtRead|ProtWrite|ProtExec) == 0 {
+		return
+	}
+	t := as.NewThread()
+	defer t.Close()
+	for a := addr; a < addr+length; a += PageSize {
+		_ = t.Fault(a, prot&ProtWrite != 0)
+	}
+}
+
+// String returns the flags as "MAP_PRIVATE|MAP_ANONYMOUS|…".
+func (f Flag) String() string {
+	names := []struct {
+		f Flag
+		n string
+	}{
+		{MapFixed, "MAP_FIXED"}, {MapAnonymous, "MAP_ANONYMOUS"}, {MapGrowsDown, "MAP_GROWSDOWN"},
+		{MapNoReserve, "MAP_NORESERVE"}, {MapPopulate, "MAP_POPULATE"}, {MapFixedNoreplace, "MAP_FIXED_NOREPLACE"},
+	}
+	var s string
+	switch f & mapTypeMask {
+	case MapShared:
+		s = "MAP_SHARED"
+	case MapPrivate:
+		s = "MAP_PRIVATE"
+	case MapSharedValidate:
+		s = "MAP_SHARED_VALIDATE"
+	default:
+		s = fmt.Sprintf("MAP_TYPE(%#x)", uint32(f&mapTypeMask))
+	}
+	rest := f &^ mapTypeMask
+	for _, n := range names {
+		if rest&n.f != 0 {
+			s += "|" + n.n
+			rest &^= n.f
+		}
+	}
+	if rest != 0 {
+		s += fmt.Sprintf("|%#x", uint32(rest))
+	}
+	return s
+}

@@ -1,0 +1,290 @@
+package mmap
+
+import (
+	"encoding/binary"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/vmsim/vmsim/fault"
+	"github.com/vmsim/vmsim/pgtable"
+	"github.com/vmsim/vmsim/trace"
+)
+
+// A Thread is one simulated CPU running a user thread of the address
+// space: it owns a TLB and an RCU reader, and its loads and stores fault
+// like a real CPU's. One goroutine drives a Thread at a time; different
+// Threads may run concurrently with each other and with the
+// AddressSpace's syscalls.
+type Thread struct {
+	as   *AddressSpace // immutable
+	id   int           // immutable
+	name string        // immutable
+
+	ctx fault.Context  // owned by the driving goroutine (Counters atomic)
+	tlb tlb            // owned by the driving goroutine
+	sd  shootdownState // shared with shooters; see its comment
+
+	tlbHits   atomic.Int64 // published every 64 hits and at each miss
+	tlbMisses atomic.Int64
+	hits      int64 // owned by the driving goroutine: hits not yet published
+	seenGen   uint64
+	closed    bool // owned by the driving goroutine
+}
+
+// NewThread returns a new simulated CPU attached to the address space.
+// Call Close when done with it; the AddressSpace's Close closes those
+// left open.
+func (as *AddressSpace) NewThread() *Thread { return as.NewThreadNamed("") }
+
+// NewThreadNamed is NewThread with a name for traces ("A", "B", ...); ""
+// names it T<id>.
+func (as *AddressSpace) NewThreadNamed(name string) *Thread {
+	t := &Thread{as: as, tlb: tlb{entries: make([]tlbEntry, as.cfg.TLBEntries), mask: uint64(as.cfg.TLBEntries - 1)}}
+	t.ctx.Reader = as.mm.RCU.Register()
+	t.ctx.Counters = new(fault.Counters)
+	t.id = as.threads.add(t)
+	if name == "" {
+		name = fmt.Sprintf("T%d", t.id)
+	}
+	t.name = name
+	if as.rec != nil {
+		t.ctx.Trace = as.rec.Track(name)
+	}
+	return t
+}
+
+// ID returns the thread's number, unique within its address space.
+func (t *Thread) ID() int { return t.id }
+
+// Name returns the name used in traces.
+func (t *Thread) Name() string { return t.name }
+
+// Close detaches the thread from the address space. Its counters stay in
+// the address space's Stats. Close is idempotent.
+func (t *Thread) Close() {
+	if t.closed {
+		return
+	}
+	t.closed = true
+	t.publishHits()
+	t.as.threads.remove(t)
+	t.ctx.Reader.Unregister()
+	t.as.retire(t)
+}
+
+func (t *Thread) publishHits() {
+	if t.hits != 0 {
+		t.tlbHits.Add(t.hits)
+		t.hits = 0
+	}
+}
+
+// begin opens an access: the thread becomes visible to shooters as
+// active and applies any flush queued since its last access.
+func (t *Thread) begin() {
+	t.sd.active.Store(1)
+	if g := t.sd.gen.Load(); g != t.seenGen {
+		t.applyFlushes(g)
+	}
+}
+
+func (t *Thread) end() { t.sd.active.Store(0) }
+
+func (t *Thread) applyFlushes(g uint64) {
+	t.sd.mu.Lock()
+	if t.sd.full {
+		clear(t.tlb.entries)
+		t.sd.full = false
+	} else {
+		for _, s := range t.sd.pending {
+			t.tlb.flushRange(s.start, s.end)
+		}
+	}
+	t.sd.pending = t.sd.pending[:0]
+	t.sd.mu.Unlock()
+	t.seenGen = g
+	t.sd.acked.Store(g)
+}
+
+// translate returns the frame holding addr for the access, filling the
+// TLB from the page table on a miss. ok is false when the page table has
+// no PTE allowing it: the caller ends the access and faults.
+//
+// Preconditions: between begin and end.
+func (t *Thread) translate(addr uint64, write bool) (pgtable.PFN, bool) {
+	vpn := addr >> pgtable.PageShift
+	if e := t.tlb.lookup(vpn); e != nil && (e.write || !write) {
+		t.hits++
+		if t.hits == 64 {
+			t.publishHits()
+		}
+		return e.pfn, true
+	}
+	t.tlbMisses.Add(1)
+	pte := t.as.mm.Table.Lookup(addr)
+	if !pte.Present() || pte&pgtable.PTERead == 0 || (write && pte&pgtable.PTEWrite == 0) {
+		return 0, false
+	}
+	t.tlb.fill(vpn, pte.PFN(), pte&pgtable.PTEWrite != 0)
+	return pte.PFN(), true
+}
+
+// fault handles a miss that the page table could not satisfy.
+func (t *Thread) fault(addr uint64, write bool) error {
+	var flags fault.Flags
+	if write {
+		flags = fault.FlagWrite
+	}
+	t.as.inflight.Add(1)
+	out := t.as.mm.Handle(&t.ctx, addr, flags)
+	t.as.inflight.Add(-1)
+	return signalOf(out, addr)
+}
+
+func signalOf(out fault.Outcome, addr uint64) error {
+	switch out {
+	case fault.OK:
+		return nil
+	case fault.SegvMapErr:
+		return &SignalError{Signo: SIGSEGV, Code: SegvMaperr, Addr: addr}
+	case fault.SegvAccErr:
+		return &SignalError{Signo: SIGSEGV, Code: SegvAccerr, Addr: addr}
+	case fault.BusAdrErr:
+		return &SignalError{Signo: SIGBUS, Code: BusAdrerr, Addr: addr}
+	}
+	return ENOMEM // VM_FAULT_OOM: Linux would invoke the OOM killer
+}
+
+// Fault runs the fault handler for addr as the CPU would on a miss
+// (handle_mm_fault), without accessing memory. It returns nil once a PTE
+// allowing the access is installed, or the *SignalError to deliver.
+func (t *Thread) Fault(addr uint64, write bool) error {
+	if addr >= TaskSize {
+		return &SignalError{Signo: SIGSEGV, Code: SegvMaperr, Addr: addr}
+	}
+	return t.fault(addr, write)
+}
+
+// ReadUint64 loads the 8 bytes at addr (little-endian). An aligned load
+// is atomic, as on x86; an unaligned one is a byte-wise Read.
+func (t *Thread) ReadUint64(addr uint64) (uint64, error) {
+	if addr&7 != 0 || addr >= TaskSize {
+		var b [8]byte
+		err := t.Read(addr, b[:])
+		return binary.LittleEndian.Uint64(b[:]), err
+	}
+	word := int(addr&pgtable.PageMask) >> 3
+	for {
+		t.begin()
+		if pfn, ok := t.translate(addr, false); ok {
+			v := t.as.frames.Load(pfn, word)
+			t.end()
+			if tb := t.ctx.Trace; tb != nil {
+				tb.Emit(trace.Event{Kind: trace.Load, Addr: addr, Value: v})
+			}
+			return v, nil
+		}
+		t.end()
+		if err := t.fault(addr, false); err != nil {
+			t.traceSignal(trace.Load, addr, err)
+			return 0, err
+		}
+	}
+}
+
+// WriteUint64 stores v at addr (little-endian). An aligned store is
+// atomic, as on x86; an unaligned one is a byte-wise Write.
+func (t *Thread) WriteUint64(addr uint64, v uint64) error {
+	if addr&7 != 0 || addr >= TaskSize {
+		var b [8]byte
+		binary.LittleEndian.PutUint64(b[:], v)
+		return t.Write(addr, b[:])
+	}
+	word := int(addr&pgtable.PageMask) >> 3
+	for {
+		t.begin()
+		if pfn, ok := t.translate(addr, true); ok {
+			t.as.frames.Store(pfn, word, v)
+			t.end()
+			if tb := t.ctx.Trace; tb != nil {
+				tb.Emit(trace.Event{Kind: trace.Store, Addr: addr, Value: v})
+			}
+			return nil
+		}
+		t.end()
+		if err := t.fault(addr, true); err != nil {
+			t.traceSignal(trace.Store, addr, err)
+			return err
+		}
+	}
+}
+
+func (t *Thread) traceSignal(k trace.Kind, addr uint64, err error) {
+	if tb := t.ctx.Trace; tb != nil {
+		tb.Emit(trace.Event{Kind: trace.Signal, Addr: addr, Arg: err.Error()})
+	}
+}
+
+// Read copies len(p) bytes from addr into p, page by page, faulting as
+// needed. On a signal it returns the error for the first inaccessible
+// byte; the bytes before it have been read.
+func (t *Thread) Read(addr uint64, p []byte) error {
+	return t.access(addr, p, false)
+}
+
+// Write copies p to addr, page by page, faulting as needed. On a signal
+// the bytes before the faulting one have been written.
+func (t *Thread) Write(addr uint64, p []byte) error {
+	return t.access(addr, p, true)
+}
+
+func (t *Thread) access(addr uint64, p []byte, write bool) error {
+	for len(p) > 0 {
+		if addr >= TaskSize {
+			return &SignalError{Signo: SIGSEGV, Code: SegvMaperr, Addr: addr}
+		}
+		off := int(addr & pgtable.PageMask)
+		n := min(len(p), pgtable.PageSize-off)
+		for {
+			t.begin()
+			pfn, ok := t.translate(addr, write)
+			if ok {
+				if write {
+					t.as.frames.WriteAt(pfn, p[:n], off)
+				} else {
+					t.as.frames.ReadAt(pfn, p[:n], off)
+				}
+				t.end()
+				break
+			}
+			t.end()
+			if err := t.fault(addr, write); err != nil {
+				return err
+			}
+		}
+		addr += uint64(n)
+		p = p[n:]
+	}
+	return nil
+}
+
+// Mmap is AddressSpace.Mmap made by this thread: the same call, traced on
+// the thread's own track.
+func (t *Thread) Mmap(addr, length uint64, prot Prot, flags Flag, file *File, offset uint64) (uint64, error) {
+	return t.as.mmapTraced(addr, length, prot, flags, file, offset, t.ctx.Trace)
+}
+
+// Munmap is AddressSpace.Munmap made by this thread.
+func (t *Thread) Munmap(addr, length uint64) error {
+	return t.as.munmapTraced(addr, length, t.ctx.Trace)
+}
+
+// Mprotect is AddressSpace.Mprotect made by this thread.
+func (t *Thread) Mprotect(addr, length uint64, prot Prot) error {
+	return t.as.mprotectTraced(addr, length, prot, t.ctx.Trace)
+}
+
+// Madvise is AddressSpace.Madvise made by this thread.
+func (t *Thread) Madvise(addr, length uint64, advice Advice) error {
+	return t.as.madviseTraced(addr, length, advice, t.ctx.Trace)
+}

@@ -1,0 +1,170 @@
+package mmap
+
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vmsim/vmsim/pgtable"
+	"github.com/vmsim/vmsim/trace"
+)
+
+// tlbEntry caches one translation. Owned by the thread's goroutine.
+type tlbEntry struct {
+	vpn   uint64 // virtual page number + 1; 0 = invalid
+	pfn   pgtable.PFN
+	write bool
+}
+
+// tlb is a direct-mapped translation cache. It is owned by one Thread and
+// touched only by the goroutine driving it; shootdowns reach it through
+// the thread's flush queue, which that goroutine drains at the start of
+// its next access.
+type tlb struct {
+	entries []tlbEntry
+	mask    uint64
+}
+
+func (t *tlb) lookup(vpn uint64) *tlbEntry {
+	e := &t.entries[vpn&t.mask]
+	if e.vpn != vpn+1 {
+		return nil
+	}
+	return e
+}
+
+func (t *tlb) fill(vpn uint64, pfn pgtable.PFN, write bool) {
+	t.entries[vpn&t.mask] = tlbEntry{vpn: vpn + 1, pfn: pfn, write: write}
+}
+
+func (t *tlb) flushRange(start, end uint64) {
+	first, last := start>>pgtable.PageShift, (end-1)>>pgtable.PageShift
+	if last-first >= uint64(len(t.entries)) {
+		clear(t.entries)
+		return
+	}
+	for vpn := first; vpn <= last; vpn++ {
+		if e := &t.entries[vpn&t.mask]; e.vpn == vpn+1 {
+			*e = tlbEntry{}
+		}
+	}
+}
+
+// shootdownState is a thread's half of the TLB shootdown handshake.
+//
+// A thread sets active before it looks at its TLB or the page table and
+// clears it when the access is done; a shooter queues the range, bumps
+// gen, then waits until each thread is either not active or has seen the
+// new gen. Go's atomics are sequentially consistent, so either the shooter
+// sees the thread active (and waits for it), or the thread sees the new
+// gen at the start of its access (and flushes before using any
+// translation). This is the IPI handshake of flush_tlb_mm_range made of
+// two atomics.
+type shootdownState struct {
+	active atomic.Uint32 // 1 while an access is in flight; written by the thread
+	gen    atomic.Uint64 // bumped by shooters after queueing a range
+	acked  atomic.Uint64 // the last gen the thread has applied; written by the thread
+
+	mu      sync.Mutex // protects pending
+	pending []span     // ranges to flush; full flush when too many
+	full    bool       // protected by mu: flush everything
+}
+
+func (s *shootdownState) queue(start, end uint64) uint64 {
+	s.mu.Lock()
+	if len(s.pending) >= 8 {
+		s.full = true
+		s.pending = s.pending[:0]
+	} else if !s.full {
+		s.pending = append(s.pending, span{start, end})
+	}
+	s.mu.Unlock()
+	return s.gen.Add(1)
+}
+
+// wait blocks until the thread has no access in flight that began before
+// gen was published. It spins briefly, then yields, then sleeps.
+func (s *shootdownState) wait(gen uint64) {
+	for i := 0; s.active.Load() != 0 && s.acked.Load() < gen; i++ {
+		switch {
+		case i < 64:
+		case i < 1024:
+			runtime.Gosched()
+		default:
+			time.Sleep(time.Microsecond)
+		}
+	}
+}
+
+// shootdown removes [start, end) from every thread's TLB and waits for
+// their accesses in flight (flush_tlb_mm_range). It may be called with or
+// without the mmap lock, but never from inside an access.
+func (as *AddressSpace) shootdown(start, end uint64) {
+	as.shootdownTraced(start, end, nil)
+}
+
+func (as *AddressSpace) shootdownTraced(start, end uint64, tb *trace.Buffer) {
+	if as.cfg.Quirks.Has(QuirkNoShootdown) {
+		return
+	}
+	threads := as.threads.all()
+	if tb != nil {
+		tb.Emit(trace.Event{Kind: trace.ShootdownBegin, Addr: start, Len: end - start, Target: -1})
+	}
+	gens := make([]uint64, len(threads))
+	for i, t := range threads {
+		gens[i] = t.sd.queue(start, end)
+	}
+	for i, t := range threads {
+		t.sd.wait(gens[i])
+	}
+	as.stats.shootdowns.Add(1)
+	if len(threads) > 0 {
+		as.stats.remoteFlush.Add(1)
+		as.stats.remoteFlushReceived.Add(int64(len(threads)))
+	}
+	if tb != nil {
+		tb.Emit(trace.Event{Kind: trace.ShootdownEnd, Addr: start, Len: end - start, Target: -1})
+	}
+}
+
+// threadSet is the address space's list of live threads, copied on
+// write so that a shootdown can walk it without a lock.
+type threadSet struct {
+	mu     sync.Mutex                // serialises add and remove
+	list   atomic.Pointer[[]*Thread] // the current list; never mutated
+	nextID int                       // protected by mu
+}
+
+func (s *threadSet) all() []*Thread {
+	if p := s.list.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+func (s *threadSet) add(t *Thread) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.nextID++
+	old := s.all()
+	n := make([]*Thread, len(old), len(old)+1)
+	copy(n, old)
+	n = append(n, t)
+	s.list.Store(&n)
+	return s.nextID
+}
+
+func (s *threadSet) remove(t *Thread) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := s.all()
+	n := make([]*Thread, 0, len(old))
+	for _, x := range old {
+		if x != t {
+			n = append(n, x)
+		}
+	}
+	s.list.Store(&n)
+}
