@@ -31,10 +31,46 @@ func pageAlign(n uint64) uint64 { return (n + pgtable.PageMask) &^ pgtable.PageM
 // QuirkNonAtomicFixedReplace). MapPopulate prefaults the range after the
 // mapping is published, ignoring failures, as Linux does.
 func (as *AddressSpace) Mmap(addr, length uint64, prot Prot, flags Flag, file *File, offset uint64) (uint64, error) {
-	return as.mmapTraced(addr, length, prot, flags, file, offset, as.sysTrack)
+	return as.mmapTraced(addr, length, prot, flags, fileBacking(file), offset, as.sysTrack)
 }
 
-func (as *AddressSpace) mmapTraced(addr, length uint64, prot Prot, flags Flag, file *File, offset uint64, tb *trace.Buffer) (uint64, error) {
+// Backing is what a mapping made with MmapBacking maps: a user-written
+// implementation of the fault.Ops contract (Linux's vm_operations_struct),
+// optionally with the fast path fault.PageMapper and the end-of-file check
+// fault.Sizer. A Backing that also has a `Writable() bool` method is
+// treated as an open file: MAP_SHARED with PROT_WRITE needs it to report
+// true.
+type Backing = fault.Ops
+
+// MmapBacking is Mmap with a user-written backing in place of a File (a
+// device driver's mmap, in Linux terms). The flags must not include
+// MapAnonymous. Its Fault allocates pages from VMFault.Frames().
+func (as *AddressSpace) MmapBacking(addr, length uint64, prot Prot, flags Flag, b Backing, offset uint64) (uint64, error) {
+	if b == nil || flags&MapAnonymous != 0 {
+		return 0, EINVAL
+	}
+	return as.mmapTraced(addr, length, prot, flags, b, offset, as.sysTrack)
+}
+
+// fileBacking turns a possibly nil *File into a possibly nil Backing
+// (a nil *File must not become a non-nil interface).
+func fileBacking(f *File) Backing {
+	if f == nil {
+		return nil
+	}
+	return f
+}
+
+// writable reports whether b is open for writing: a File's open mode, or
+// true for a backing that does not say.
+func writable(b Backing) bool {
+	if w, ok := b.(interface{ Writable() bool }); ok {
+		return w.Writable()
+	}
+	return true
+}
+
+func (as *AddressSpace) mmapTraced(addr, length uint64, prot Prot, flags Flag, file Backing, offset uint64, tb *trace.Buffer) (uint64, error) {
 	if tb != nil {
 		tb.Emit(trace.Event{Kind: trace.SyscallBegin, Name: "mmap", Addr: addr, Len: length,
 			Arg: fmt.Sprintf("mmap(%#x, %#x, %s, %s, off=%#x)", addr, length, Prot(prot), flags, offset)})
@@ -58,7 +94,7 @@ func traceEnd(tb *trace.Buffer, name string, v uint64, err error) {
 	tb.Emit(e)
 }
 
-func (as *AddressSpace) doMmap(addr, length uint64, prot Prot, flags Flag, file *File, offset uint64, tb *trace.Buffer) (uint64, error) {
+func (as *AddressSpace) doMmap(addr, length uint64, prot Prot, flags Flag, file Backing, offset uint64, tb *trace.Buffer) (uint64, error) {
 	// arch/x86/kernel/sys_x86_64.c: sys_mmap.
 	if offset&pgtable.PageMask != 0 {
 		return 0, EINVAL
@@ -131,12 +167,12 @@ func (as *AddressSpace) doMmap(addr, length uint64, prot Prot, flags Flag, file 
 				c.abortLocked()
 				return 0, EOPNOTSUPP
 			}
-			if prot&ProtWrite != 0 && !file.Writable() {
+			if prot&ProtWrite != 0 && !writable(file) {
 				c.abortLocked()
 				return 0, EACCES
 			}
 			vmFlags |= vma.FlagShared | flagMayShare
-			if !file.Writable() {
+			if !writable(file) {
 				vmFlags &^= vma.FlagMayWrite | vma.FlagShared
 			}
 			fallthrough
@@ -149,9 +185,11 @@ func (as *AddressSpace) doMmap(addr, length uint64, prot Prot, flags Flag, file 
 			c.abortLocked()
 			return 0, EINVAL
 		}
-		if err := file.Bind(as.frames); err != nil {
-			c.abortLocked()
-			return 0, ENODEV
+		if b, ok := file.(interface{ Bind(*pgtable.Frames) error }); ok {
+			if err := b.Bind(as.frames); err != nil {
+				c.abortLocked()
+				return 0, ENODEV
+			}
 		}
 		backing = file
 	} else {
@@ -194,8 +232,8 @@ func (as *AddressSpace) doMmap(addr, length uint64, prot Prot, flags Flag, file 
 	c.flushLocked()
 	c.insertMergedLocked(nv)
 	c.finishLocked()
-	if file != nil {
-		as.watchFileLocked(file)
+	if f, ok := file.(*File); ok {
+		as.watchFileLocked(f)
 	}
 	as.stats.mmaps.Add(1)
 	return addr, nil
@@ -228,7 +266,7 @@ func splitsOverLimit(tx *vma.Txn, start, end uint64, limit int) bool {
 // getUnmappedAreaLocked chooses the address of a new mapping, as
 // mm/mmap.c: __get_unmapped_area with x86's arch_get_unmapped_area_topdown
 // (arch/x86/kernel/sys_x86_64.c).
-func (as *AddressSpace) getUnmappedAreaLocked(tx *vma.Txn, file *File, addr, length uint64, flags Flag) (uint64, Errno) {
+func (as *AddressSpace) getUnmappedAreaLocked(tx *vma.Txn, file Backing, addr, length uint64, flags Flag) (uint64, Errno) {
 	if length > TaskSize {
 		return 0, ENOMEM
 	}

@@ -204,9 +204,9 @@ func (c *change) moveLocked(r *remap, v *vma.VMA) (uint64, Errno) {
 		if v.Flags&flagMayShare != 0 {
 			mf = MapShared
 		}
-		var f *File
-		if fb, ok := v.Backing.(*File); ok && v.Flags&vma.FlagAnonymous == 0 {
-			f = fb
+		var f Backing
+		if v.Flags&vma.FlagAnonymous == 0 {
+			f, _ = v.Backing.(Backing)
 		}
 		a, errno := as.getUnmappedAreaLocked(c.tx, f, r.newAddr, r.newLen, mf)
 		if errno != 0 {
