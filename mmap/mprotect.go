@@ -60,7 +60,7 @@ func (as *AddressSpace) doMprotect(start, length uint64, prot Prot, tb *trace.Bu
 	var err error
 	next := start
 	for v != nil && v.Start < end {
-		if v.Start != next {
+		if v.Start > next {
 			err = ENOMEM // a hole
 			break
 		}

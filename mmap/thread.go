@@ -106,27 +106,35 @@ func (t *Thread) applyFlushes(g uint64) {
 	t.sd.acked.Store(g)
 }
 
-// translate returns the frame holding addr for the access, filling the
-// TLB from the page table on a miss. ok is false when the page table has
-// no PTE allowing it: the caller ends the access and faults.
+// translate returns the TLB entry translating addr for the access,
+// filling it from the page table on a miss. It returns nil when the page
+// table has no PTE allowing the access: the caller ends the access and
+// faults.
 //
 // Preconditions: between begin and end.
-func (t *Thread) translate(addr uint64, write bool) (pgtable.PFN, bool) {
+func (t *Thread) translate(addr uint64, write bool) *tlbEntry {
 	vpn := addr >> pgtable.PageShift
 	if e := t.tlb.lookup(vpn); e != nil && (e.write || !write) {
-		t.hits++
-		if t.hits == 64 {
-			t.publishHits()
-		}
-		return e.pfn, true
+		t.countHit()
+		return e
 	}
 	t.tlbMisses.Add(1)
 	pte := t.as.mm.Table.Lookup(addr)
 	if !pte.Present() || pte&pgtable.PTERead == 0 || (write && pte&pgtable.PTEWrite == 0) {
-		return 0, false
+		return nil
 	}
-	t.tlb.fill(vpn, pte.PFN(), pte&pgtable.PTEWrite != 0)
-	return pte.PFN(), true
+	p := pte.PFN()
+	t.tlb.fill(vpn, t.as.frames.Words(p), p, pte&pgtable.PTEWrite != 0)
+	return t.tlb.lookup(vpn)
+}
+
+// countHit counts a TLB hit locally, publishing every 64 so that the hot
+// path has no atomic read-modify-write of its own.
+func (t *Thread) countHit() {
+	t.hits++
+	if t.hits == 64 {
+		t.publishHits()
+	}
 }
 
 // fault handles a miss that the page table could not satisfy.
@@ -168,16 +176,34 @@ func (t *Thread) Fault(addr uint64, write bool) error {
 // ReadUint64 loads the 8 bytes at addr (little-endian). An aligned load
 // is atomic, as on x86; an unaligned one is a byte-wise Read.
 func (t *Thread) ReadUint64(addr uint64) (uint64, error) {
+	// Fast path: a TLB hit with no flush pending and tracing off.
+	if addr&7 == 0 && t.ctx.Trace == nil {
+		t.sd.active.Store(1)
+		if t.sd.gen.Load() == t.seenGen {
+			vpn := addr >> pgtable.PageShift
+			if e := &t.tlb.entries[vpn&t.tlb.mask]; e.vpn == vpn+1 {
+				v := atomic.LoadUint64(&e.words[(addr&pgtable.PageMask)>>3])
+				t.sd.active.Store(0)
+				t.countHit()
+				return v, nil
+			}
+		}
+		t.sd.active.Store(0)
+	}
+	return t.readUint64Slow(addr)
+}
+
+func (t *Thread) readUint64Slow(addr uint64) (uint64, error) {
 	if addr&7 != 0 || addr >= TaskSize {
 		var b [8]byte
 		err := t.Read(addr, b[:])
 		return binary.LittleEndian.Uint64(b[:]), err
 	}
-	word := int(addr&pgtable.PageMask) >> 3
+	word := (addr & pgtable.PageMask) >> 3
 	for {
 		t.begin()
-		if pfn, ok := t.translate(addr, false); ok {
-			v := t.as.frames.Load(pfn, word)
+		if e := t.translate(addr, false); e != nil {
+			v := atomic.LoadUint64(&e.words[word])
 			t.end()
 			if tb := t.ctx.Trace; tb != nil {
 				tb.Emit(trace.Event{Kind: trace.Load, Addr: addr, Value: v})
@@ -200,11 +226,11 @@ func (t *Thread) WriteUint64(addr uint64, v uint64) error {
 		binary.LittleEndian.PutUint64(b[:], v)
 		return t.Write(addr, b[:])
 	}
-	word := int(addr&pgtable.PageMask) >> 3
+	word := (addr & pgtable.PageMask) >> 3
 	for {
 		t.begin()
-		if pfn, ok := t.translate(addr, true); ok {
-			t.as.frames.Store(pfn, word, v)
+		if e := t.translate(addr, true); e != nil {
+			atomic.StoreUint64(&e.words[word], v)
 			t.end()
 			if tb := t.ctx.Trace; tb != nil {
 				tb.Emit(trace.Event{Kind: trace.Store, Addr: addr, Value: v})
@@ -247,12 +273,11 @@ func (t *Thread) access(addr uint64, p []byte, write bool) error {
 		n := min(len(p), pgtable.PageSize-off)
 		for {
 			t.begin()
-			pfn, ok := t.translate(addr, write)
-			if ok {
+			if e := t.translate(addr, write); e != nil {
 				if write {
-					t.as.frames.WriteAt(pfn, p[:n], off)
+					t.as.frames.WriteAt(e.pfn, p[:n], off)
 				} else {
-					t.as.frames.ReadAt(pfn, p[:n], off)
+					t.as.frames.ReadAt(e.pfn, p[:n], off)
 				}
 				t.end()
 				break
