@@ -102,9 +102,12 @@ type AddressSpace struct {
 	rec      *trace.Recorder // immutable; nil when tracing is off
 	sysTrack *trace.Buffer   // shared track for syscalls made on the AddressSpace
 
-	// Protected by the mmap write lock:
-	closed bool
-	files  map[*fault.File]func() // files mapped here → cancel of their truncate hook
+	// closed is set by Close, under the mmap write lock; atomic so that
+	// threads can see it without the lock.
+	closed atomic.Bool
+	// files maps each file mapped here to the cancel of its truncate
+	// hook. Protected by the mmap write lock.
+	files map[*fault.File]func()
 
 	// inflight counts faults in progress, so that Check knows when frame
 	// accounting can be exact. Atomic.
@@ -142,11 +145,12 @@ func New(cfg Config) (*AddressSpace, error) {
 func (as *AddressSpace) Config() Config { return as.cfg }
 
 // Close unmaps everything, waits for every deferred free, and returns
-// every physical frame to the pool. Threads still open are closed. Close
-// is idempotent; other calls after it return ErrClosed.
+// every physical frame to the pool. Close is idempotent; syscalls after
+// it return ErrClosed, and so do accesses by threads still open (which
+// may still be closed with Thread.Close).
 func (as *AddressSpace) Close() error {
 	as.mm.WriteLock()
-	if as.closed {
+	if as.closed.Load() {
 		as.mm.WriteUnlock()
 		return nil
 	}
@@ -159,11 +163,8 @@ func (as *AddressSpace) Close() error {
 		f.ReleaseFrames(as.frames)
 	}
 	clear(as.files)
-	as.closed = true
+	as.closed.Store(true)
 	as.mm.WriteUnlock()
-	for _, t := range as.threads.all() {
-		t.Close()
-	}
 	as.mm.RCU.Barrier()
 	as.mm.RCU.Close()
 	return nil

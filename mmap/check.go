@@ -26,7 +26,7 @@ import (
 func (as *AddressSpace) Check() error {
 	as.mm.WriteLock()
 	defer as.mm.WriteUnlock()
-	if as.closed {
+	if as.closed.Load() {
 		return ErrClosed
 	}
 	var errs []error

@@ -35,7 +35,7 @@ func (as *AddressSpace) watchFileLocked(f *File) {
 func (as *AddressSpace) zapFile(f *File, startPgoff, endPgoff uint64) {
 	as.mm.WriteLock()
 	defer as.mm.WriteUnlock()
-	if as.closed {
+	if as.closed.Load() {
 		return
 	}
 	c := as.beginLocked("truncate", as.sysTrack)

@@ -61,7 +61,7 @@ func (as *AddressSpace) doMadvise(start, lenIn uint64, advice Advice, tb *trace.
 	}
 	as.mm.WriteLock()
 	defer as.mm.WriteUnlock()
-	if as.closed {
+	if as.closed.Load() {
 		return ErrClosed
 	}
 	c := as.beginLocked("madvise", tb)

@@ -131,7 +131,7 @@ func (as *AddressSpace) doMmap(addr, length uint64, prot Prot, flags Flag, file 
 
 	as.mm.WriteLock()
 	defer as.mm.WriteUnlock()
-	if as.closed {
+	if as.closed.Load() {
 		return 0, ErrClosed
 	}
 	c := as.beginLocked("mmap", tb)

@@ -48,7 +48,7 @@ func (as *AddressSpace) doMprotect(start, length uint64, prot Prot, tb *trace.Bu
 
 	as.mm.WriteLock()
 	defer as.mm.WriteUnlock()
-	if as.closed {
+	if as.closed.Load() {
 		return ErrClosed
 	}
 	c := as.beginLocked("mprotect", tb)

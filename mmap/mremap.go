@@ -76,7 +76,7 @@ func (as *AddressSpace) doMremap(addr, oldLenIn, newLenIn uint64, flags MremapFl
 	}
 	as.mm.WriteLock()
 	defer as.mm.WriteUnlock()
-	if as.closed {
+	if as.closed.Load() {
 		return 0, ErrClosed
 	}
 	c := as.beginLocked("mremap", tb)

@@ -38,7 +38,7 @@ func (as *AddressSpace) doMunmap(addr, length uint64, tb *trace.Buffer) error {
 	end := addr + length
 	as.mm.WriteLock()
 	defer as.mm.WriteUnlock()
-	if as.closed {
+	if as.closed.Load() {
 		return ErrClosed
 	}
 	c := as.beginLocked("munmap", tb)

@@ -139,6 +139,9 @@ func (t *Thread) countHit() {
 
 // fault handles a miss that the page table could not satisfy.
 func (t *Thread) fault(addr uint64, write bool) error {
+	if t.closed || t.as.closed.Load() {
+		return ErrClosed
+	}
 	var flags fault.Flags
 	if write {
 		flags = fault.FlagWrite
