@@ -1,0 +1,292 @@
+package vma
+
+import "fmt"
+
+// The gap index: the free ranges between VMAs, in an AVL tree keyed by
+// start, each node carrying the largest gap length in its subtree. Linux
+// keeps the same augmentation in the VMA tree itself (rb_subtree_gap
+// before 6.1, the maple tree's gap slots since), so that
+// vm_unmapped_area skips every subtree whose largest gap is too small.
+//
+// The index is writer-private: it is read and changed only under the
+// writer lock, never by readers, so it needs no copy-on-write. While a Txn
+// is open and unpublished, every change is recorded in an undo log so that
+// Abort can restore the index.
+
+// gapNode is one free range [start, end); protected by the writer lock.
+type gapNode struct {
+	start, end  uint64
+	maxLen      uint64 // the largest end-start in this subtree
+	left, right *gapNode
+	height      int32
+}
+
+// gapOp is an undo-log entry: a change done to the index.
+type gapOp struct {
+	insert     bool // true: [start,end) was inserted; false: it was deleted
+	start, end uint64
+}
+
+// gapTree is the gap index; protected by the writer lock.
+type gapTree struct {
+	root    *gapNode
+	n       int     // number of gaps
+	logging bool    // record changes in undo
+	undo    []gapOp // changes since beginLog, oldest first
+}
+
+// newGapTree returns the index of an empty address space: one gap
+// [0, AddrLimit).
+func newGapTree() *gapTree {
+	g := &gapTree{}
+	g.insert(0, AddrLimit)
+	return g
+}
+
+func (n *gapNode) h() int32 {
+	if n == nil {
+		return 0
+	}
+	return n.height
+}
+
+func (n *gapNode) max() uint64 {
+	if n == nil {
+		return 0
+	}
+	return n.maxLen
+}
+
+// fix recomputes n's height and maxLen from its children.
+func (n *gapNode) fix() {
+	n.height = 1 + max(n.left.h(), n.right.h())
+	n.maxLen = max(n.end-n.start, n.left.max(), n.right.max())
+}
+
+func rotateRight(n *gapNode) *gapNode {
+	l := n.left
+	n.left, l.right = l.right, n
+	n.fix()
+	l.fix()
+	return l
+}
+
+func rotateLeft(n *gapNode) *gapNode {
+	r := n.right
+	n.right, r.left = r.left, n
+	n.fix()
+	r.fix()
+	return r
+}
+
+// balance restores the AVL invariant at n after one insertion or deletion
+// below it, and returns the new subtree root.
+func balance(n *gapNode) *gapNode {
+	n.fix()
+	switch bf := n.left.h() - n.right.h(); {
+	case bf > 1:
+		if n.left.left.h() < n.left.right.h() {
+			n.left = rotateLeft(n.left)
+		}
+		return rotateRight(n)
+	case bf < -1:
+		if n.right.right.h() < n.right.left.h() {
+			n.right = rotateRight(n.right)
+		}
+		return rotateLeft(n)
+	}
+	return n
+}
+
+// insert adds the gap [start, end), which must not overlap another.
+func (g *gapTree) insert(start, end uint64) {
+	g.root = insertGap(g.root, &gapNode{start: start, end: end, maxLen: end - start, height: 1})
+	g.n++
+	if g.logging {
+		g.undo = append(g.undo, gapOp{insert: true, start: start, end: end})
+	}
+}
+
+func insertGap(n, x *gapNode) *gapNode {
+	if n == nil {
+		return x
+	}
+	if x.start < n.start {
+		n.left = insertGap(n.left, x)
+	} else {
+		n.right = insertGap(n.right, x)
+	}
+	return balance(n)
+}
+
+// delete removes the gap that starts at start, which must exist.
+func (g *gapTree) delete(start uint64) {
+	var end uint64
+	g.root = deleteGap(g.root, start, &end)
+	g.n--
+	if g.logging {
+		g.undo = append(g.undo, gapOp{start: start, end: end})
+	}
+}
+
+func deleteGap(n *gapNode, start uint64, end *uint64) *gapNode {
+	if n == nil {
+		panic(fmt.Sprintf("vma: gap index has no gap at %#x", start))
+	}
+	switch {
+	case start < n.start:
+		n.left = deleteGap(n.left, start, end)
+	case start > n.start:
+		n.right = deleteGap(n.right, start, end)
+	default:
+		*end = n.end
+		if n.left == nil {
+			return n.right
+		}
+		if n.right == nil {
+			return n.left
+		}
+		// Replace n by its successor, the leftmost node on its right.
+		var succ *gapNode
+		n.right = deleteMin(n.right, &succ)
+		succ.left, succ.right = n.left, n.right
+		n = succ
+	}
+	return balance(n)
+}
+
+func deleteMin(n *gapNode, min **gapNode) *gapNode {
+	if n.left == nil {
+		*min = n
+		return n.right
+	}
+	n.left = deleteMin(n.left, min)
+	return balance(n)
+}
+
+// floor returns the gap with the greatest start <= addr, or nil.
+func (g *gapTree) floor(addr uint64) *gapNode {
+	var best *gapNode
+	for n := g.root; n != nil; {
+		if n.start <= addr {
+			best, n = n, n.right
+		} else {
+			n = n.left
+		}
+	}
+	return best
+}
+
+// occupy removes [start, end) from the free space for a VMA being
+// inserted. It reports false, changing nothing, if the range is not
+// wholly free.
+func (g *gapTree) occupy(start, end uint64) bool {
+	f := g.floor(start)
+	if f == nil || f.end < end {
+		return false
+	}
+	fs, fe := f.start, f.end
+	g.delete(fs)
+	if fs < start {
+		g.insert(fs, start)
+	}
+	if end < fe {
+		g.insert(end, fe)
+	}
+	return true
+}
+
+// free returns [start, end), a removed VMA's range, to the free space,
+// merging it with the gaps on either side.
+func (g *gapTree) free(start, end uint64) {
+	lo, hi := start, end
+	if start > 0 {
+		if p := g.floor(start - 1); p != nil && p.end == start {
+			lo = p.start
+			g.delete(p.start)
+		}
+	}
+	if n := g.floor(end); n != nil && n.start == end {
+		hi = n.end
+		g.delete(n.start)
+	}
+	g.insert(lo, hi)
+}
+
+// beginLog starts recording changes for rollback.
+func (g *gapTree) beginLog() {
+	g.logging = true
+	g.undo = g.undo[:0]
+}
+
+// endLog forgets the recorded changes: they can no longer be rolled back.
+func (g *gapTree) endLog() {
+	g.logging = false
+	g.undo = g.undo[:0]
+}
+
+// rollback undoes every change since beginLog, newest first, and stops
+// recording.
+func (g *gapTree) rollback() {
+	g.logging = false
+	for i := len(g.undo) - 1; i >= 0; i-- {
+		op := g.undo[i]
+		if op.insert {
+			g.delete(op.start)
+		} else {
+			g.insert(op.start, op.end)
+		}
+	}
+	g.undo = g.undo[:0]
+}
+
+// ascend calls fn for every gap in address order (for checks and tests).
+func (g *gapTree) ascend(fn func(start, end uint64)) {
+	var walk func(*gapNode)
+	walk = func(n *gapNode) {
+		if n == nil {
+			return
+		}
+		walk(n.left)
+		fn(n.start, n.end)
+		walk(n.right)
+	}
+	walk(g.root)
+}
+
+// check verifies the AVL shape, the ordering and the maxLen augmentation.
+func (g *gapTree) check() error {
+	count := 0
+	var walk func(n *gapNode, lo, hi uint64) (int32, uint64, error)
+	walk = func(n *gapNode, lo, hi uint64) (int32, uint64, error) {
+		if n == nil {
+			return 0, 0, nil
+		}
+		count++
+		if n.start >= n.end || n.start < lo || n.end > hi {
+			return 0, 0, fmt.Errorf("gap [%#x,%#x) out of order (bounds [%#x,%#x))", n.start, n.end, lo, hi)
+		}
+		lh, lm, err := walk(n.left, lo, n.start)
+		if err != nil {
+			return 0, 0, err
+		}
+		rh, rm, err := walk(n.right, n.end, hi)
+		if err != nil {
+			return 0, 0, err
+		}
+		if lh-rh > 1 || rh-lh > 1 || n.height != 1+max(lh, rh) {
+			return 0, 0, fmt.Errorf("gap [%#x,%#x) unbalanced", n.start, n.end)
+		}
+		if m := max(n.end-n.start, lm, rm); m != n.maxLen {
+			return 0, 0, fmt.Errorf("gap [%#x,%#x) maxLen %#x, want %#x", n.start, n.end, n.maxLen, m)
+		}
+		return n.height, n.maxLen, nil
+	}
+	if _, _, err := walk(g.root, 0, AddrLimit); err != nil {
+		return err
+	}
+	if count != g.n {
+		return fmt.Errorf("gap index holds %d gaps, counted %d", count, g.n)
+	}
+	return nil
+}
