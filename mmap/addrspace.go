@@ -112,7 +112,15 @@ type AddressSpace struct {
 	// inflight counts faults in progress, so that Check knows when frame
 	// accounting can be exact. Atomic.
 	inflight atomic.Int64
-	stats    asCounters
+	// faultsBegun counts faults ever begun, bumped right after inflight,
+	// so that Check can tell that no fault began and ended while it
+	// counted frames (inflight alone reads 0 before and after). Atomic.
+	faultsBegun atomic.Int64
+	stats       asCounters
+
+	// frees holds the frees of VMAs detached by the open change until
+	// it publishes; see vmaFrees.
+	frees vmaFrees
 }
 
 // New returns an empty address space configured by cfg, or an error if

@@ -1,8 +1,11 @@
 package mmap
 
 import (
+	"sync"
+
 	"github.com/vmsim/vmsim/fault"
 	"github.com/vmsim/vmsim/pgtable"
+	"github.com/vmsim/vmsim/rcu"
 	"github.com/vmsim/vmsim/trace"
 	"github.com/vmsim/vmsim/vma"
 )
@@ -42,6 +45,7 @@ type span struct{ start, end uint64 }
 
 // beginLocked opens a change. Preconditions: the mmap write lock is held.
 func (as *AddressSpace) beginLocked(name string, tb *trace.Buffer) *change {
+	as.frees.begin()
 	return &change{
 		as:   as,
 		tx:   as.mm.Tree.Begin(),
@@ -155,6 +159,7 @@ func (c *change) putFrames() {
 func (c *change) finishLocked() {
 	c.flushLocked()
 	c.tx.Commit()
+	c.as.frees.end(c.as.mm.RCU)
 	c.tracePublish("")
 }
 
@@ -162,6 +167,7 @@ func (c *change) finishLocked() {
 // VMAs built for insertion are discarded.
 func (c *change) abortLocked(built ...*vma.VMA) {
 	c.tx.Abort()
+	c.as.frees.end(c.as.mm.RCU)
 	for _, v := range built {
 		if v != nil {
 			v.Discard()
@@ -202,10 +208,62 @@ func (as *AddressSpace) releaseVMA(v *vma.VMA) {
 		if b := v.Backing; b != nil {
 			b.Close(v)
 		}
-		as.mm.RCU.Call(func() { v.Poison(); as.stats.vmasFreed.Add(1) })
+		as.frees.call(as.mm.RCU, func() { v.Poison(); as.stats.vmasFreed.Add(1) })
 		return
 	}
-	as.mm.RCU.Call(free)
+	as.frees.call(as.mm.RCU, free)
+}
+
+// vmaFrees starts the grace period of a released VMA only once no
+// published snapshot can hold it. A change detaches VMAs before it zaps
+// and publishes (steps 2 and 5 of its order), and a VMA with no users is
+// released at the detach itself: a grace period begun then would not wait
+// for a reader that enters its read-side section afterwards and still
+// loads the snapshot holding the VMA, which would then be poisoned under
+// that reader. So while a change is open its frees are queued, and they
+// are handed to RCU after its Commit (or Abort). Linux has the same
+// order: the VMA leaves the maple tree before remove_vma's call_rcu.
+//
+// Concurrency: safe for concurrent use; begin and end are called by the
+// writer (mmap write lock held), call by whoever drops a VMA's last
+// reference.
+type vmaFrees struct {
+	mu      sync.Mutex
+	open    bool     // a change is open; protected by mu
+	pending []func() // frees queued by the open change; protected by mu
+}
+
+// begin marks a change open: frees are queued until end.
+func (f *vmaFrees) begin() {
+	f.mu.Lock()
+	f.open = true
+	f.mu.Unlock()
+}
+
+// end marks the change closed, its detached VMAs unpublished, and starts
+// the grace periods of the frees it queued.
+func (f *vmaFrees) end(d *rcu.Domain) {
+	f.mu.Lock()
+	fns := f.pending
+	f.pending, f.open = nil, false
+	f.mu.Unlock()
+	for _, fn := range fns {
+		d.Call(fn)
+	}
+}
+
+// call runs fn after a grace period that begins once the VMA it frees is
+// unpublished: now if no change is open (the change that detached it has
+// published), else at that change's end.
+func (f *vmaFrees) call(d *rcu.Domain, fn func()) {
+	f.mu.Lock()
+	if f.open {
+		f.pending = append(f.pending, fn)
+		f.mu.Unlock()
+		return
+	}
+	f.mu.Unlock()
+	d.Call(fn)
 }
 
 // backingOf returns the VMA backing for a file, or nil for private

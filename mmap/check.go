@@ -50,6 +50,9 @@ func (as *AddressSpace) Check() error {
 		}
 	}
 
+	// The census is exact only if no fault ran while it counted: none in
+	// flight at the start or the end, and none begun in between.
+	begun := as.faultsBegun.Load()
 	quiet := as.inflight.Load() == 0
 	mapped := make(map[pgtable.PFN]int)
 	as.mm.Table.Range(0, TaskSize, func(addr uint64, e pgtable.PTE) bool {
@@ -74,7 +77,7 @@ func (as *AddressSpace) Check() error {
 			bad("frame %d mapped by %d PTEs has refcount %d", p, n, rc)
 		}
 	}
-	if quiet && as.inflight.Load() == 0 {
+	if quiet {
 		held := make(map[pgtable.PFN]bool, len(mapped))
 		for p := range mapped {
 			held[p] = true
@@ -84,7 +87,11 @@ func (as *AddressSpace) Check() error {
 				held[p] = true
 			}
 		}
-		if n := as.frames.InUse(); n != len(held) {
+		n := as.frames.InUse()
+		// Only after the last count can we tell that no fault ran while
+		// we counted (a fault bumps faultsBegun before it changes
+		// anything).
+		if as.inflight.Load() == 0 && as.faultsBegun.Load() == begun && n != len(held) {
 			bad("%d frames in use but %d mapped or cached: a frame leaked or was freed while in use", n, len(held))
 		}
 	}

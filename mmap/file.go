@@ -51,5 +51,5 @@ func (as *AddressSpace) zapFile(f *File, startPgoff, endPgoff uint64) {
 		c.zapLocked(v.Start+(lo-v.Pgoff)*PageSize, v.Start+(hi-v.Pgoff)*PageSize)
 	}
 	c.flushLocked()
-	c.tx.Abort()
+	c.abortLocked()
 }

@@ -147,6 +147,7 @@ func (t *Thread) fault(addr uint64, write bool) error {
 		flags = fault.FlagWrite
 	}
 	t.as.inflight.Add(1)
+	t.as.faultsBegun.Add(1)
 	out := t.as.mm.Handle(&t.ctx, addr, flags)
 	t.as.inflight.Add(-1)
 	return signalOf(out, addr)
