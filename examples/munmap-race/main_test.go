@@ -61,3 +61,26 @@ func TestBadFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestNoDetachCheck drops the re-check that the VMA is still attached
+// before a PTE is installed: the sleeping fault's PTE outlives the
+// munmap, a read begun after munmap returned still reads the page, and
+// Check reports the orphan PTE.
+func TestNoDetachCheck(t *testing.T) {
+	var out bytes.Buffer
+	args := []string{"-policy", "rcu-refcount", "-quirks", "no-detach-check", "-latency", "20ms", "-delay", "2ms", "-rounds", "1", "-timeline=false"}
+	if err := run(args, &out); err != nil {
+		t.Fatalf("run: %v\n%s", err, out.String())
+	}
+	got := out.String()
+	t.Log("\n" + got)
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`(?m)^\s+T  reads again: 0xf11e000000000005 — through a PTE that outlived the munmap$`),
+		regexp.MustCompile(`(?m)^  Check: FAILED: PTE at 0x[0-9a-f]+ .* outside any VMA`),
+		regexp.MustCompile(`(?m)^verdict rcu-refcount: BROKEN — a read begun after munmap returned got 0xf11e000000000005`),
+	} {
+		if !want.MatchString(got) {
+			t.Errorf("output does not match %v", want)
+		}
+	}
+}

@@ -25,12 +25,15 @@ const (
 	segvAfterUnmap outcome = iota // T's read got SIGSEGV after munmap returned
 	readThenUnmap                 // T's read succeeded; munmap, begun during it, returned after it
 	late                          // U began munmap only after T's read had returned: no race
+	staleAfter                    // a read begun after munmap returned read the page: a PTE outlived the munmap
 	other
 )
 
 func classify(r *result) outcome {
 	var se *mmap.SignalError
 	switch {
+	case r.againErr == nil:
+		return staleAfter
 	case errors.As(r.readErr, &se) && se.Signo == mmap.SIGSEGV && se.Code == mmap.SegvMaperr && r.readEnd > r.unmap[1]:
 		return segvAfterUnmap
 	case r.unmap[0] > r.readEnd:
@@ -45,6 +48,7 @@ var outcomeNames = [...]string{
 	segvAfterUnmap: "T's read got SIGSEGV (SEGV_MAPERR) after munmap returned",
 	readThenUnmap:  "munmap waited for the fault; T read the page",
 	late:           "U was late: munmap began after T's read had returned",
+	staleAfter:     "a read begun after munmap returned still read the page",
 	other:          "something else (see the first round)",
 }
 
@@ -79,7 +83,11 @@ func report(w io.Writer, results []*result, timeline bool) {
 	for _, s := range steps {
 		fmt.Fprintf(w, "  %10s  %s  %s\n", "+"+us(s.at-t0), s.who, s.what)
 	}
-	fmt.Fprintf(w, "  %10s  T  reads again: %s\n", "", errText(r.againErr))
+	if r.againErr == nil {
+		fmt.Fprintf(w, "  %10s  T  reads again: %#x — through a PTE that outlived the munmap\n", "", r.againValue)
+	} else {
+		fmt.Fprintf(w, "  %10s  T  reads again: %s\n", "", errText(r.againErr))
+	}
 
 	st := r.stats
 	fmt.Fprintf(w, "  the racing fault: %d (%d major), fast path %d, slow path %d, retries %d, fallbacks %d, installs refused %d, locked %d\n",
@@ -137,6 +145,14 @@ func installTime(r *result) int64 {
 func verdict(r *result) string {
 	st := r.stats
 	took := us(r.unmap[1] - r.unmap[0])
+	if r.againErr == nil || r.checkErr != nil {
+		why := "Check found nothing"
+		if r.checkErr != nil {
+			why = "Check: " + strings.ReplaceAll(r.checkErr.Error(), "\n", "; ")
+		}
+		return fmt.Sprintf("BROKEN — a read begun after munmap returned got %#x (%s): the sleeping fault installed its PTE after munmap's zap, and the PTE outlived the munmap (%s)",
+			r.againValue, errText(r.againErr), why)
+	}
 	if classify(r) == late {
 		return fmt.Sprintf("no race: U began munmap %s after T's read had returned (a busy machine? try a longer -latency)", us(r.unmap[0]-r.readEnd))
 	}

@@ -21,27 +21,28 @@ const (
 // result is what one round recorded. Times are ns on the round's trace
 // clock.
 type result struct {
-	policy    mmap.Policy
-	addr      uint64 // the mapping
-	readAddr  uint64 // the word T reads
-	readStart int64  // T began its read
-	faultSeen int64  // U saw that T's fault had begun
-	unmap     [2]int64
-	readEnd   int64 // T's read returned
-	value     uint64
-	readErr   error      // T's read: nil or *mmap.SignalError
-	againErr  error      // T's next read, after munmap returned
-	checkErr  error      // AddressSpace.Check after the round
-	stats     mmap.Stats // after T's racing read, before its next one
-	file      fault.FileStats
-	rec       *trace.Recorder
+	policy     mmap.Policy
+	addr       uint64 // the mapping
+	readAddr   uint64 // the word T reads
+	readStart  int64  // T began its read
+	faultSeen  int64  // U saw that T's fault had begun
+	unmap      [2]int64
+	readEnd    int64 // T's read returned
+	value      uint64
+	readErr    error // T's read: nil or *mmap.SignalError
+	againValue uint64
+	againErr   error      // T's next read, begun after munmap returned: must be SIGSEGV
+	checkErr   error      // AddressSpace.Check after the round
+	stats      mmap.Stats // after T's racing read, before its next one
+	file       fault.FileStats
+	rec        *trace.Recorder
 }
 
 // runRound maps the file, starts T's read of an uncached page, and
 // unmaps the file from U while T's fault sleeps.
-func runRound(p mmap.Policy, latency, delay time.Duration) (*result, error) {
+func runRound(p mmap.Policy, q mmap.Quirks, latency, delay time.Duration) (*result, error) {
 	rec := trace.NewRecorder()
-	as, err := mmap.New(mmap.Config{Policy: p, Trace: rec, PhysPages: 256})
+	as, err := mmap.New(mmap.Config{Policy: p, Quirks: q, Trace: rec, PhysPages: 256})
 	if err != nil {
 		return nil, err
 	}
@@ -86,7 +87,7 @@ func runRound(p mmap.Policy, latency, delay time.Duration) (*result, error) {
 		return nil, fmt.Errorf("munmap: %w", err)
 	}
 	r.stats = as.Stats() // the racing fault's counters, before the next read adds its own
-	_, r.againErr = t.ReadUint64(r.readAddr)
+	r.againValue, r.againErr = t.ReadUint64(r.readAddr)
 	r.checkErr = as.Check()
 	r.file = file.Stats()
 	return r, nil
