@@ -13,7 +13,7 @@ import (
 )
 
 // fixedPages is the size of the mapping the MAP_FIXED workload replaces.
-const fixedPages = 4
+const fixedPages = 8
 
 // genOf decodes the generation of a value written by val for page p, or
 // reports that v is not such a value.
@@ -25,12 +25,16 @@ func genOf(v, p uint64) (uint64, bool) {
 }
 
 // runFixedReplace is the MAP_FIXED-replace workload. Two reader threads
-// read word 0 of every page of a fixedPages mapping in a tight loop while
+// read word 0 of the pages of a fixedPages mapping in a tight loop while
 // the test goroutine replaces the whole mapping with MAP_FIXED, round
 // after round, by a fresh file whose page p holds val(round, p); rounds
 // alternate MAP_PRIVATE (with half the pages then copied on write, so
 // replaces free anonymous frames) and MAP_SHARED, and every fourth file
-// has a slow page cache, so slow-path faults straddle the replace.
+// has a slow page cache, so slow-path faults straddle the replace. The
+// TLBs hold 4 entries (unless cfg says otherwise): reader A reads every
+// page and so misses on each read, walking the page table and faulting
+// while the replace is under way; reader B reads the first half and so
+// hits, using translations the replace must shoot down.
 //
 // The rules it checks, per read: no signal (the range is mapped before,
 // during and after each replace); the value is not poison; and it is the
@@ -43,6 +47,9 @@ func genOf(v, p uint64) (uint64, bool) {
 //
 // With stopEarly it returns as soon as a violation is seen.
 func runFixedReplace(t testing.TB, cfg mmap.Config, rounds int, stopEarly bool) *violations {
+	if cfg.TLBEntries == 0 {
+		cfg.TLBEntries = fixedPages / 2
+	}
 	as := newAS(t, cfg)
 	vs := &violations{}
 	const length = fixedPages * mmap.PageSize
@@ -79,11 +86,11 @@ func runFixedReplace(t testing.TB, cfg mmap.Config, rounds int, stopEarly bool) 
 	}
 	mapRound(1)
 
-	reader := func(th *mmap.Thread) {
+	reader := func(th *mmap.Thread, pages uint64) {
 		defer wg.Done()
 		defer th.Close()
-		for !stop.Load() {
-			for p := uint64(0); p < fixedPages; p++ {
+		for !stop.Load() && !vs.flooded() {
+			for p := uint64(0); p < pages; p++ {
 				g0 := gen.Load()
 				v, err := th.ReadUint64(arenaBase + p*mmap.PageSize)
 				g1 := gen.Load()
@@ -109,11 +116,9 @@ func runFixedReplace(t testing.TB, cfg mmap.Config, rounds int, stopEarly bool) 
 			runtime.Gosched()
 		}
 	}
-	for _, name := range []string{"A", "B"} {
-		th := as.NewThreadNamed(name)
-		wg.Add(1)
-		go reader(th)
-	}
+	wg.Add(2)
+	go reader(as.NewThreadNamed("A"), fixedPages)
+	go reader(as.NewThreadNamed("B"), fixedPages/2)
 
 	for g := uint64(2); g <= uint64(rounds); g++ {
 		// Let both readers fill their TLBs with this round's pages.
@@ -123,7 +128,7 @@ func runFixedReplace(t testing.TB, cfg mmap.Config, rounds int, stopEarly bool) 
 		if g%16 == 0 {
 			checkAS(as, vs, fmt.Sprintf("after round %d", g))
 		}
-		if stopEarly && vs.count() > 0 {
+		if vs.flooded() || stopEarly && vs.count() > 0 {
 			break
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -67,6 +68,7 @@ type violations struct {
 	n     int
 	first []string
 	kinds map[string]int
+	total atomic.Int64 // == n, readable without mu
 }
 
 const keepViolations = 8
@@ -77,6 +79,7 @@ func (vs *violations) add(kind, format string, args ...any) {
 	vs.mu.Lock()
 	defer vs.mu.Unlock()
 	vs.n++
+	vs.total.Add(1)
 	if vs.kinds == nil {
 		vs.kinds = make(map[string]int)
 	}
@@ -92,6 +95,11 @@ func (vs *violations) count() int {
 	defer vs.mu.Unlock()
 	return vs.n
 }
+
+// flooded reports, without locking, whether so many violations were seen
+// that a workload may stop early: a broken rule seen this often needs no
+// more evidence.
+func (vs *violations) flooded() bool { return vs.total.Load() >= 1000 }
 
 // has reports whether a violation of kind was recorded.
 func (vs *violations) has(kind string) bool {
@@ -147,21 +155,19 @@ func fileOf(name string, pages int, word func(p uint64) uint64, latency time.Dur
 // policies lists the three locking policies.
 var policies = []mmap.Policy{mmap.PolicyRCURefcount, mmap.PolicyMmapLock, mmap.PolicyPerVMALock}
 
-// waitFor spins (yielding) until cond holds or limit passes, and reports
-// whether it held. It paces a coordinator against its readers; no test
-// asserts on time.
+// waitFor yields until cond holds or limit passes, and reports whether it
+// held. It paces a coordinator against its threads; no test asserts on
+// time. It never sleeps: a goroutine woken from a sleep may be queued
+// behind a reader that spins without yielding, and wait there for a whole
+// preemption tick, while one that yields goes to the global queue, which
+// the other CPU serves.
 func waitFor(limit time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(limit)
-	for i := 0; !cond(); i++ {
+	for !cond() {
 		if time.Now().After(deadline) {
 			return false
 		}
-		if i < 100 {
-			// Let the readers run: on 2 cores a spin would starve them.
-			runtime.Gosched()
-		} else {
-			time.Sleep(10 * time.Microsecond)
-		}
+		runtime.Gosched()
 	}
 	return true
 }
