@@ -12,7 +12,6 @@ import (
 	"github.com/vmsim/vmsim/mmap"
 )
 
-
 // munmapBacking selects what the munmap workload maps.
 type munmapBacking int
 
