@@ -82,7 +82,7 @@ func TestQuirksShowSpuriousSegv(t *testing.T) {
 	t.Log("\n" + got)
 	for _, want := range []*regexp.Regexp{
 		regexp.MustCompile(`(?m)^verdict per-vma-lock: BROKEN in 1 of \d+ rounds — spurious SIGSEGV`),
-		regexp.MustCompile(`(?m)^  spurious signals +\d+ SIGSEGV \(SEGV_MAPERR\) in 1 rounds`),
+		regexp.MustCompile(`(?m)^  spurious signals +\d+ SIGSEGV \(SEGV_MAPERR\) in 1 round —`),
 		regexp.MustCompile(`(?m)^timeline of policy per-vma-lock, round \d+ \(the first round that went wrong\)`),
 		regexp.MustCompile(`(?m)^  reader [AC] got SIGSEGV \(SEGV_MAPERR\) at 0x[0-9a-f]+ `),
 		regexp.MustCompile(`publish v\d+: unmap published alone`),

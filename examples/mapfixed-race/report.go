@@ -177,6 +177,13 @@ func us(ns int64) string {
 	return fmt.Sprintf("%.1fµs", float64(ns)/1e3)
 }
 
+func rounds(n int) string {
+	if n == 1 {
+		return "1 round"
+	}
+	return fmt.Sprintf("%d rounds", n)
+}
+
 func median(xs []int64) int64 {
 	xs = slices.Clone(xs)
 	slices.Sort(xs)
@@ -214,10 +221,10 @@ func (s *summary) print(w io.Writer) {
 	}
 	if len(s.shootdowns) > 0 && s.oldAfterShootdown == 0 && s.newBeforeShootdown == 0 && s.newBeforeCall == 0 && s.stale == 0 && s.oldAfterNew == 0 {
 		line("where", "all inside mmap(): every read of old began before B's TLB shootdown finished, every read of new")
-		line("", "returned after it; %d rounds had a reader load old through its TLB after the PTE was zapped,", s.oldAfterZap)
-		line("", "%d rounds had a reader read new before mmap() returned", s.newBeforeReturn)
+		line("", "returned after it (old read through a TLB entry after the PTE was zapped: %s; new read before", rounds(s.oldAfterZap))
+		line("", "mmap() returned: %s)", rounds(s.newBeforeReturn))
 	} else {
-		line("where", "old through a TLB entry after the zap in %d rounds, new before mmap() returned in %d rounds", s.oldAfterZap, s.newBeforeReturn)
+		line("where", "old read through a TLB entry after the zap: %s; new read before mmap() returned: %s", rounds(s.oldAfterZap), rounds(s.newBeforeReturn))
 	}
 	if s.signals == 0 {
 		line("spurious signals", "0")
@@ -227,7 +234,7 @@ func (s *summary) print(w io.Writer) {
 			kinds = append(kinds, fmt.Sprintf("%d %s", n, k))
 		}
 		slices.Sort(kinds)
-		line("spurious signals", "%s in %d rounds — the address was mapped all along", strings.Join(kinds, ", "), s.signalRounds)
+		line("spurious signals", "%s in %s — the address was mapped all along", strings.Join(kinds, ", "), rounds(s.signalRounds))
 		line("", "(a reader that carries on faults again until the new VMA is published; a process would have died at the first)")
 	}
 	line("poisoned reads", "%-5d (%#x: the frame had been freed)", s.poisoned, poisonValue)
