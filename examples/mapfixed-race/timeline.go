@@ -14,13 +14,15 @@ const margin = 3000 // ns
 
 // window returns the part of the round worth drawing: B's call with a
 // margin, stretched to each reader's first load of new (a reader that
-// waited in a fault reads it after B returns) and to the first bad read.
+// waited in a fault reads it after B returns; but not beyond 10 margins
+// after the return, lest one descheduled reader squash the picture) and
+// to the first bad read.
 func window(r *round, f *finding) (lo, hi int64) {
 	lo, hi = r.callStart-margin, r.callEnd+margin
 	for _, loads := range r.loads {
 		for k, e := range loads {
 			if e.Time > r.callStart && e.Value == newValue {
-				hi = max(hi, e.Time+margin/3)
+				hi = max(hi, min(e.Time+margin/3, r.callEnd+10*margin))
 				if k > 0 { // the reader's last load before it, at most 100µs back
 					lo = min(lo, max(loads[k-1].Time-margin/3, r.callStart-100*margin/3))
 				}
