@@ -67,7 +67,7 @@ func run(_ []string, stdout io.Writer) error {
 	s := as.Stats()
 	fmt.Fprintf(stdout, "faults: %d (%d major), %d on the fast path, %d on the slow path, %d retries, %d fallbacks; %d PTEs installed\n",
 		s.Pgfault, s.Pgmajfault, s.FastPath, s.SlowPath, s.Retries, s.Fallbacks, s.Installs)
-	fmt.Fprintf(stdout, "page cache: %d pages read from the file, %d faults waited for another's read\n", f.Stats().Reads, f.Stats().Waits)
+	fmt.Fprintf(stdout, "page cache: %d pages read from the file; waits for another fault's read: %d\n", f.Stats().Reads, f.Stats().Waits)
 	fmt.Fprintf(stdout, "invariants: %v\n", okOr(as.Check()))
 	return nil
 }
