@@ -171,6 +171,11 @@ func run(args []string, stdout io.Writer) error {
 func describeBad(w io.Writer, r *round, f *finding) {
 	if len(f.signals) > 0 {
 		sg := f.signals[0]
+		for _, x := range f.signals[1:] {
+			if x.at < sg.at {
+				sg = x
+			}
+		}
 		fmt.Fprintf(w, "  reader %s got %s %s after B entered mmap(MAP_FIXED) (the call took %s)\n",
 			readerNames[sg.reader], sg.err, us(sg.at-r.callStart), us(r.callEnd-r.callStart))
 		return
