@@ -214,15 +214,19 @@ func percentile(sorted []int64, q float64) int64 {
 
 func report(w io.Writer, p mmap.Policy, passes []pass, checkErr error) {
 	fmt.Fprintf(w, "\npolicy %s\n", p)
-	fmt.Fprintf(w, "  %-9s %-5s %6s %7s %6s %6s %8s %6s %8s %9s %9s %9s\n",
-		"backing", "pass", "reads", "faults", "fast", "slow", "locked", "major", "installs", "p50", "p99", "max")
+	fmt.Fprintf(w, "  %-9s %-5s %6s %7s %6s %6s %8s %6s %8s %9s %9s %9s %9s\n",
+		"backing", "pass", "reads", "faults", "fast", "slow", "locked", "major", "installs", "p50", "p99", "max", "total")
 	for _, ps := range passes {
 		lat := slices.Clone(ps.latencies)
 		slices.Sort(lat)
 		s := ps.stats
-		fmt.Fprintf(w, "  %-9s %-5s %6d %7d %6d %6d %8d %6d %8d %9s %9s %9s\n",
+		var total int64
+		for _, l := range lat {
+			total += l
+		}
+		fmt.Fprintf(w, "  %-9s %-5s %6d %7d %6d %6d %8d %6d %8d %9s %9s %9s %9s\n",
 			ps.backing, ps.name, ps.reads, s.Pgfault, s.FastPath, s.SlowPath, s.LockedFaults, s.Pgmajfault, s.Installs,
-			us(percentile(lat, 0.5)), us(percentile(lat, 0.99)), us(percentile(lat, 1)))
+			us(percentile(lat, 0.5)), us(percentile(lat, 0.99)), us(percentile(lat, 1)), us(total))
 	}
 	if checkErr != nil {
 		fmt.Fprintf(w, "  Check: FAILED: %v\n", checkErr)

@@ -21,7 +21,7 @@ func TestFastAndSlowPath(t *testing.T) {
 	}
 	got := out.String()
 	t.Log("\n" + got)
-	row := regexp.MustCompile(`(?m)^  (ops-only|mapper) +(cold|warm) +(\d+) +(\d+) +(\d+) +(\d+) +(\d+) +(\d+) +(\d+) +\S+ +\S+ +\S+$`)
+	row := regexp.MustCompile(`(?m)^  (ops-only|mapper) +(cold|warm) +(\d+) +(\d+) +(\d+) +(\d+) +(\d+) +(\d+) +(\d+) +\S+ +\S+ +\S+ +\S+$`)
 	sections := strings.Split(got, "\npolicy ")[1:]
 	if len(sections) != 3 {
 		t.Fatalf("%d policy sections, want 3", len(sections))
