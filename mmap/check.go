@@ -23,6 +23,8 @@ import (
 //
 // Check takes the mmap write lock, so it sees the layout between
 // syscalls; faults may run meanwhile (the frame census is skipped then).
+// It first waits for the frees deferred to a grace period (VMA closes)
+// to run, so it must not be called from inside a fault or an RCU callback.
 func (as *AddressSpace) Check() error {
 	as.mm.WriteLock()
 	defer as.mm.WriteUnlock()
@@ -50,6 +52,10 @@ func (as *AddressSpace) Check() error {
 		}
 	}
 
+	// Frees that wait for a grace period must have run before frames are
+	// counted: a VMA's Close releases the pages of shared anonymous memory
+	// with its last VMA. (Callbacks never take the mmap lock.)
+	as.mm.RCU.Barrier()
 	// The census is exact only if no fault ran while it counted: none in
 	// flight at the start or the end, and none begun in between.
 	begun := as.faultsBegun.Load()
@@ -82,9 +88,17 @@ func (as *AddressSpace) Check() error {
 		for p := range mapped {
 			held[p] = true
 		}
-		for f := range as.files {
+		cache := func(f *File) {
 			for _, p := range f.CachedFrames(as.frames) {
 				held[p] = true
+			}
+		}
+		for f := range as.files {
+			cache(f)
+		}
+		for _, v := range snap.VMAs() {
+			if f, ok := v.Backing.(*File); ok {
+				cache(f) // shared anonymous memory is in no list of files
 			}
 		}
 		n := as.frames.InUse()

@@ -69,6 +69,11 @@ func (as *AddressSpace) doMprotect(start, length uint64, prot Prot, tb *trace.Bu
 			break
 		}
 		next = e
+		if next >= end {
+			// The last VMA may extend past end: FindNext(end) would
+			// return it again (do_mprotect_pkey: nstart >= end).
+			break
+		}
 		v = c.tx.FindNext(e)
 	}
 	if err == nil && next < end {
