@@ -10,6 +10,9 @@
 // again. The churn writer, when on, maps and unmaps 16 anonymous pages in
 // a loop, holding the mmap lock for writing in every call: the pre-6.4
 // kernel's faults wait for it, the lockless policies' faults do not.
+// The program prints faults per second and, timing every fourth fault,
+// the median and 99th-percentile fault latency, where the waits show
+// even when a busy machine blurs the throughput.
 //
 //	go run ./examples/fault-scaling
 //	go run ./examples/fault-scaling -threads 1,2 -duration 500ms -svg fault-scaling.svg
@@ -136,23 +139,27 @@ func runWith(args []string, stdout, stderr io.Writer) error {
 	}
 
 	file := newFile(o.pages)
-	prog := newProgress(stderr, len(o.policies)*len(o.churn)*len(o.threads))
+	prog := newProgress(stderr, len(o.policies)*len(o.churn)*len(o.threads)*o.repeat)
+	// Churn off and on alternate, run after run, so that a machine whose
+	// load drifts during the run biases neither.
 	var cells []cell
 	for _, p := range o.policies {
-		for _, ch := range o.churn {
-			for _, n := range o.threads {
-				what := fmt.Sprintf("%s, %d thread%s, churn %s", p, n, plural(n), onOff(ch))
-				prog.step(what)
-				var runs []cell
-				for range o.repeat {
+		for _, n := range o.threads {
+			runs := make([][]cell, len(o.churn))
+			for range o.repeat {
+				for i, ch := range o.churn {
+					what := fmt.Sprintf("%s, %d thread%s, churn %s", p, n, plural(n), onOff(ch))
+					prog.step(what)
 					c, err := measure(p, n, ch, o.rate, o.duration, o.pages, file)
 					if err != nil {
 						return fmt.Errorf("%s: %w", what, err)
 					}
-					runs = append(runs, c)
+					runs[i] = append(runs[i], c)
 				}
-				slices.SortFunc(runs, func(a, b cell) int { return cmp.Compare(a.rate(), b.rate()) })
-				cells = append(cells, runs[len(runs)/2])
+			}
+			for _, rs := range runs {
+				slices.SortFunc(rs, func(a, b cell) int { return cmp.Compare(a.rate(), b.rate()) })
+				cells = append(cells, rs[len(rs)/2])
 			}
 		}
 	}
@@ -191,7 +198,7 @@ func (p *progress) step(what string) {
 		return
 	}
 	p.shown = true
-	fmt.Fprintf(p.w, "\r\033[Kfault-scaling: cell %d of %d (%s), %.0fs so far", p.n, p.of, what, time.Since(p.start).Seconds())
+	fmt.Fprintf(p.w, "\r\033[Kfault-scaling: run %d of %d (%s), %.0fs so far", p.n, p.of, what, time.Since(p.start).Seconds())
 }
 
 func (p *progress) done() {

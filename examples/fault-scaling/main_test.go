@@ -25,7 +25,7 @@ func TestTableAndChart(t *testing.T) {
 	if !regexp.MustCompile(`(?m)^policy +churn +1 thread +2 threads$`).MatchString(got) {
 		t.Errorf("no table header")
 	}
-	row := regexp.MustCompile(`(?m)^(rcu-refcount|mmap-lock|per-vma-lock) +(on|off) +(\S+) +(\S+)$`)
+	row := regexp.MustCompile(`(?m)^(rcu-refcount|mmap-lock|per-vma-lock) +(on|off) +(\d\S*) +(\d\S*)$`)
 	rows := row.FindAllStringSubmatch(got, -1)
 	if len(rows) != 6 {
 		t.Fatalf("%d table rows, want 6 (3 policies × churn off/on)", len(rows))
@@ -36,6 +36,10 @@ func TestTableAndChart(t *testing.T) {
 				t.Errorf("row %q: rate %q is not positive", r[0], v)
 			}
 		}
+	}
+	lat := regexp.MustCompile(`(?m)^(rcu-refcount|mmap-lock|per-vma-lock) +(on|off) +\d+\.\dµs / \d+\.\dµs +\d+\.\dµs / \d+\.\dµs$`)
+	if n := len(lat.FindAllString(got, -1)); n != 6 {
+		t.Errorf("%d latency rows, want 6", n)
 	}
 	for _, p := range []string{"rcu-refcount", "mmap-lock", "per-vma-lock"} {
 		if !regexp.MustCompile(`(?m)^` + p + ` +\d+% \(\S+/s\) +\d+% \(\S+/s\)$`).MatchString(got) {

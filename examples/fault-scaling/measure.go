@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/binary"
 	"fmt"
+	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,6 +22,20 @@ type cell struct {
 	elapsed time.Duration
 	churned int64      // mmap+munmap pairs the writer completed
 	stats   mmap.Stats // the whole cell's counters
+	sample  []int64    // ns: the duration of every sampleEvery-th fault, sorted
+}
+
+// sampleEvery is how often a faulting thread times one of its faults
+// (each read is one fault): timing all of them would cost more than the
+// ones timed show.
+const sampleEvery = 4
+
+// quantile returns the q-th quantile of the sampled fault durations, ns.
+func (c cell) quantile(q float64) int64 {
+	if len(c.sample) == 0 {
+		return 0
+	}
+	return c.sample[min(int(q*float64(len(c.sample))), len(c.sample)-1)]
 }
 
 func (c cell) rate() float64 { return float64(c.faults) / c.elapsed.Seconds() }
@@ -69,6 +85,7 @@ func measure(p mmap.Policy, threads int, churn bool, churnRate int, d time.Durat
 	)
 	fail := func(err error) { errOnce.Do(func() { firstErr = err; stop.Store(true) }) }
 
+	samples := make([][]int64, threads)
 	for i := range threads {
 		t := as.NewThreadNamed(fmt.Sprintf("F%d", i))
 		base, err := t.Mmap(0, length, mmap.ProtRead, mmap.MapShared, file, 0)
@@ -86,10 +103,25 @@ func measure(p mmap.Policy, threads int, churn bool, churnRate int, d time.Durat
 			off := uint64(i*pages/threads) * mmap.PageSize
 			for !stop.Load() {
 				for k := uint64(0); k < length && !stop.Load(); k += mmap.PageSize {
+					// Let other goroutines in now and then: Go does not
+					// preempt a busy goroutine for 10 ms, and the churn
+					// writer (or another faulting thread) would starve
+					// where a kernel's scheduler would run it.
+					if k%(64*mmap.PageSize) == 0 {
+						runtime.Gosched()
+					}
 					addr := base + (off+k)%length
+					var t0 time.Time
+					timed := k%(sampleEvery*mmap.PageSize) == 0
+					if timed {
+						t0 = time.Now()
+					}
 					if _, err := t.ReadUint64(addr); err != nil {
 						fail(fmt.Errorf("read %#x: %w", addr, err))
 						return
+					}
+					if timed && !stop.Load() {
+						samples[i] = append(samples[i], int64(time.Since(t0)))
 					}
 				}
 				if err := t.Madvise(base, length, mmap.MadvDontneed); err != nil {
@@ -148,6 +180,10 @@ func measure(p mmap.Policy, threads int, churn bool, churnRate int, d time.Durat
 	}
 	c.faults = after - before
 	c.stats = as.Stats()
+	for _, s := range samples {
+		c.sample = append(c.sample, s...)
+	}
+	slices.Sort(c.sample)
 	if err := as.Check(); err != nil {
 		return c, fmt.Errorf("the invariant check after the run: %w", err)
 	}

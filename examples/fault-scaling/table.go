@@ -45,6 +45,22 @@ func printTable(w io.Writer, o *options, cells []cell) {
 			fmt.Fprintln(w)
 		}
 	}
+	fmt.Fprintf(w, "\nfault latency, p50 / p99 (every %dth fault timed):\n", sampleEvery)
+	fmt.Fprintf(w, "%-14s %-6s", "policy", "churn")
+	for _, n := range o.threads {
+		fmt.Fprintf(w, " %16s", fmt.Sprintf("%d thread%s", n, plural(n)))
+	}
+	fmt.Fprintln(w)
+	for _, p := range o.policies {
+		for _, ch := range o.churn {
+			fmt.Fprintf(w, "%-14s %-6s", p, onOff(ch))
+			for _, n := range o.threads {
+				c, _ := find(cells, p.String(), ch, n)
+				fmt.Fprintf(w, " %16s", us(c.quantile(0.5))+" / "+us(c.quantile(0.99)))
+			}
+			fmt.Fprintln(w)
+		}
+	}
 	if len(o.churn) < 2 {
 		return
 	}
@@ -81,6 +97,9 @@ func printTable(w io.Writer, o *options, cells []cell) {
 			p, fs, fast, slow, locked, retries, fallbacks, aborts)
 	}
 }
+
+// us formats nanoseconds as microseconds.
+func us(ns int64) string { return fmt.Sprintf("%.1fµs", float64(ns)/1e3) }
 
 func plural(n int) string {
 	if n == 1 {
