@@ -200,27 +200,10 @@ func (f *File) Open(v *vma.VMA) {
 
 // Close records that v no longer maps the file (vm_ops->close,
 // remove_vma). The owner calls it once per VMA, after its grace period.
-// Closing the last VMA of shared anonymous memory (NewShmem) frees its
-// pages.
 func (f *File) Close(v *vma.VMA) {
-	in := f.ino
-	in.vmasMu.Lock()
-	delete(in.vmas, v)
-	last := in.shmem && len(in.vmas) == 0
-	in.vmasMu.Unlock()
-	if last {
-		// Shared anonymous memory is reachable only through its VMAs:
-		// with the last one gone its pages are garbage (Linux evicts the
-		// shmem inode with its last reference and shmem_evict_inode
-		// truncates its pages). Without this its frames would stay in
-		// use forever, in no address space's census.
-		in.mu.Lock()
-		if pc := in.cache.Load(); pc != nil {
-			in.dropPagesLocked(pc, 0, false)
-			in.cache.Store(nil)
-		}
-		in.mu.Unlock()
-	}
+	f.ino.vmasMu.Lock()
+	delete(f.ino.vmas, v)
+	f.ino.vmasMu.Unlock()
 }
 
 // MapCount returns how many VMA objects, in every address space, have

@@ -195,9 +195,7 @@ func (as *AddressSpace) newVMA(start, end uint64, prot Prot, flags vma.Flags, pg
 // which Linux defers with call_rcu for the same reason).
 func (as *AddressSpace) releaseVMA(v *vma.VMA) {
 	free := func() {
-		if b := v.Backing; b != nil {
-			b.Close(v)
-		}
+		as.closeBacking(v)
 		v.Poison()
 		as.stats.vmasFreed.Add(1)
 	}
@@ -205,13 +203,28 @@ func (as *AddressSpace) releaseVMA(v *vma.VMA) {
 		// The VMA is not poisoned early: a reader that still uses it
 		// would panic and take the process down; the early frame frees
 		// in flushLocked are what this quirk shows.
-		if b := v.Backing; b != nil {
-			b.Close(v)
-		}
+		as.closeBacking(v)
 		as.frees.call(as.mm.RCU, func() { v.Poison(); as.stats.vmasFreed.Add(1) })
 		return
 	}
 	as.frees.call(as.mm.RCU, free)
+}
+
+// closeBacking tells v's backing that v is gone (vm_ops->close) and, when
+// v was the last VMA of shared anonymous memory, frees that memory's
+// pages: it is reachable only through its VMAs, so its pages would
+// otherwise stay in use forever, in no page cache the address space knows
+// (Linux evicts the shmem inode with its last reference, and
+// shmem_evict_inode truncates its pages).
+func (as *AddressSpace) closeBacking(v *vma.VMA) {
+	b := v.Backing
+	if b == nil {
+		return
+	}
+	b.Close(v)
+	if f, ok := b.(*File); ok && v.Flags&vma.FlagAnonymous != 0 && f.MapCount() == 0 {
+		f.ReleaseFrames(as.frames)
+	}
 }
 
 // vmaFrees starts the grace period of a released VMA only once no

@@ -53,8 +53,8 @@ func (as *AddressSpace) Check() error {
 	}
 
 	// Frees that wait for a grace period must have run before frames are
-	// counted: a VMA's Close releases the pages of shared anonymous memory
-	// with its last VMA. (Callbacks never take the mmap lock.)
+	// counted: the free of the last VMA of shared anonymous memory
+	// releases its pages. (Callbacks never take the mmap lock.)
 	as.mm.RCU.Barrier()
 	// The census is exact only if no fault ran while it counted: none in
 	// flight at the start or the end, and none begun in between.
