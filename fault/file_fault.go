@@ -101,11 +101,18 @@ func (f *File) Fault(vf *VMFault) Result {
 		if attempt == 0 {
 			in.misses.Add(1)
 		}
+		// Drop the mmap or VMA lock for the I/O if the fault may, and ask
+		// for a retry that will find the page cached (mm/filemap.c:
+		// filemap_fault → maybe_unlock_mmap_for_io).
+		released := vf.ReleaseForIO()
 		res := in.fill(pc, vf.Pgoff)
 		if res.Error() {
 			return res
 		}
 		major |= res & Major
+		if released {
+			return Retry | major
+		}
 	}
 	return Retry
 }

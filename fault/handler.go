@@ -266,11 +266,11 @@ func (mm *MM) doFault(vf *VMFault) Result {
 		return SIGBUS
 	}
 	res := ops.Fault(vf)
-	if res&(Retry|NoPage) != 0 || res.Error() {
-		return res
-	}
 	if res&Major != 0 {
 		vf.ctx.Counters.Pgmajfault.Add(1)
+	}
+	if res&(Retry|NoPage) != 0 || res.Error() {
+		return res
 	}
 	return mm.finishFault(vf) | res&Major
 }
@@ -317,11 +317,16 @@ func (mm *MM) faultMmapLock(ctx *Context, addr uint64, flags Flags) Outcome {
 			return SegvAccErr
 		}
 		vf := mm.newFault(ctx, v, addr, flags)
+		if flags&FlagTried == 0 {
+			vf.Flags |= FlagAllowRetry
+		}
+		vf.release = mm.lock.RUnlock
 		res := mm.doFaultPinned(&vf)
-		mm.lock.RUnlock()
-		// Under the mmap lock the VMA stays attached, so Retry means the
-		// page went past EOF under us (truncate); a second Fault reports
-		// SIGBUS. The bound only guards against a misbehaving backing.
+		vf.unpin()
+		// Retry means the backing dropped the lock for I/O, or the page
+		// went past EOF under us (truncate): the next attempt finds the
+		// page cached, or reports SIGBUS. The bound only guards against
+		// a misbehaving backing.
 		if res&Retry == 0 || try == 8 {
 			if res&Retry != 0 {
 				return BusAdrErr
@@ -368,8 +373,9 @@ func (mm *MM) faultPerVMA(ctx *Context, addr uint64, flags Flags) Outcome {
 		return SegvAccErr
 	}
 	vf := mm.newFault(ctx, v, addr, flags|FlagVMALock|FlagAllowRetry)
+	vf.release = v.ReadUnlock
 	res := mm.doFaultPinned(&vf)
-	v.ReadUnlock()
+	vf.unpin()
 	if res&Retry != 0 {
 		c.VMALockRetry.Add(1)
 		return mm.fallback(ctx, addr, flags|FlagTried, "fault retry")

@@ -97,6 +97,39 @@ type VMFault struct {
 
 	mm  *MM      // the address space being faulted; set by the handler
 	ctx *Context // the faulting CPU; set by the handler
+
+	// release drops what pins VMA (the mmap read lock or the VMA read
+	// lock), for ReleaseForIO; nil when the fault may not release.
+	release  func()
+	released bool // ReleaseForIO released it
+}
+
+// ReleaseForIO lets a backing drop the lock the fault holds before it
+// sleeps for I/O — the mmap read lock under PolicyMmapLock, the VMA read
+// lock under PolicyPerVMALock — as Linux's maybe_unlock_mmap_for_io does,
+// so that munmap and mmap need not wait for the disk. After it returns
+// true the backing must not use vf.VMA again and must return Retry once
+// the I/O is done; the handler then retries the fault with FlagTried. It
+// returns false when the fault must keep what it holds: without
+// FlagAllowRetry, after a retry (FlagTried), or on the slow path of
+// PolicyRCURefcount, whose VMA reference never holds a writer back.
+func (vf *VMFault) ReleaseForIO() bool {
+	if vf.release == nil || vf.released || vf.Flags&FlagAllowRetry == 0 || vf.Flags&FlagTried != 0 {
+		return false
+	}
+	vf.released = true
+	vf.release()
+	vf.ctx.Counters.ReleasedForIO.Add(1)
+	return true
+}
+
+// unpin releases what the handler pinned the VMA with, unless the
+// backing already did.
+func (vf *VMFault) unpin() {
+	if vf.release != nil && !vf.released {
+		vf.released = true
+		vf.release()
+	}
 }
 
 // Write reports whether the fault is a store.

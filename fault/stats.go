@@ -21,6 +21,7 @@ type Counters struct {
 	Installs       atomic.Int64 // PTEs installed
 	InstallRaced   atomic.Int64 // installs refused: VMA detached, PTE already present, or page beyond EOF
 	CopyOnWrite    atomic.Int64 // private write faults that copied a page (or the zero page)
+	ReleasedForIO  atomic.Int64 // faults that dropped their lock for I/O and retried (maybe_unlock_mmap_for_io)
 	SegvMaperr     atomic.Int64 // faults that ended in SIGSEGV / SEGV_MAPERR
 	SegvAccerr     atomic.Int64 // faults that ended in SIGSEGV / SEGV_ACCERR
 	Sigbus         atomic.Int64 // faults that ended in SIGBUS
@@ -31,7 +32,8 @@ type Counters struct {
 type Snapshot struct {
 	Pgfault, Pgmajfault, FastPath, SlowPath, Retries, Fallbacks, LockedFaults int64
 	VMALockSuccess, VMALockAbort, VMALockRetry, VMALockMiss                   int64
-	Installs, InstallRaced, CopyOnWrite, SegvMaperr, SegvAccerr, Sigbus, OOM  int64
+	Installs, InstallRaced, CopyOnWrite, ReleasedForIO                        int64
+	SegvMaperr, SegvAccerr, Sigbus, OOM                                       int64
 }
 
 // AddTo adds c's current values to s. It is safe to call while c is being
@@ -51,6 +53,7 @@ func (c *Counters) AddTo(s *Snapshot) {
 	s.Installs += c.Installs.Load()
 	s.InstallRaced += c.InstallRaced.Load()
 	s.CopyOnWrite += c.CopyOnWrite.Load()
+	s.ReleasedForIO += c.ReleasedForIO.Load()
 	s.SegvMaperr += c.SegvMaperr.Load()
 	s.SegvAccerr += c.SegvAccerr.Load()
 	s.Sigbus += c.Sigbus.Load()

@@ -129,8 +129,15 @@ func (c *change) protectLocked(start, end uint64, f func(pgtable.PTE) pgtable.PT
 	}
 }
 
-// insertLocked adds a new VMA (built by newVMA or sliced from one).
-func (c *change) insertLocked(v *vma.VMA) { c.tx.Insert(v) }
+// insertLocked adds a new VMA (built by newVMA or sliced from one). Under
+// PolicyPerVMALock it is write-marked first, so no fault can read-lock it
+// before the syscall that made it returns (Linux 6.4: "mm: lock newly
+// mapped VMA which can be modified after it becomes visible";
+// __mmap_new_vma calls vma_start_write).
+func (c *change) insertLocked(v *vma.VMA) {
+	c.markLocked(v)
+	c.tx.Insert(v)
+}
 
 // flushLocked shoots down the scheduled ranges and then frees the zapped
 // frames (QuirkNoGracePeriod frees them first, which is the bug it shows).

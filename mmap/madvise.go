@@ -26,7 +26,7 @@ func (as *AddressSpace) Madvise(addr, length uint64, advice Advice) error {
 func (as *AddressSpace) madviseTraced(addr, length uint64, advice Advice, tb *trace.Buffer) error {
 	if tb != nil {
 		tb.Emit(trace.Event{Kind: trace.SyscallBegin, Name: "madvise", Addr: addr, Len: length,
-			Arg: fmt.Sprintf("madvise(%#x, %#x, %d)", addr, length, int(advice))})
+			Arg: fmt.Sprintf("%#x, %#x, %d", addr, length, int(advice))})
 	}
 	err := as.doMadvise(addr, length, advice, tb)
 	traceEnd(tb, "madvise", 0, err)

@@ -73,7 +73,7 @@ func writable(b Backing) bool {
 func (as *AddressSpace) mmapTraced(addr, length uint64, prot Prot, flags Flag, file Backing, offset uint64, tb *trace.Buffer) (uint64, error) {
 	if tb != nil {
 		tb.Emit(trace.Event{Kind: trace.SyscallBegin, Name: "mmap", Addr: addr, Len: length,
-			Arg: fmt.Sprintf("mmap(%#x, %#x, %s, %s, off=%#x)", addr, length, Prot(prot), flags, offset)})
+			Arg: fmt.Sprintf("%#x, %#x, %s, %s, off=%#x", addr, length, Prot(prot), flags, offset)})
 	}
 	got, err := as.doMmap(addr, length, prot, flags, file, offset, tb)
 	if err == nil && flags&MapPopulate != 0 {

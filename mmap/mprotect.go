@@ -21,7 +21,7 @@ func (as *AddressSpace) Mprotect(addr, length uint64, prot Prot) error {
 func (as *AddressSpace) mprotectTraced(addr, length uint64, prot Prot, tb *trace.Buffer) error {
 	if tb != nil {
 		tb.Emit(trace.Event{Kind: trace.SyscallBegin, Name: "mprotect", Addr: addr, Len: length,
-			Arg: fmt.Sprintf("mprotect(%#x, %#x, %s)", addr, length, prot)})
+			Arg: fmt.Sprintf("%#x, %#x, %s", addr, length, prot)})
 	}
 	err := as.doMprotect(addr, length, prot, tb)
 	traceEnd(tb, "mprotect", 0, err)

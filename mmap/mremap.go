@@ -24,7 +24,7 @@ func (as *AddressSpace) Mremap(oldAddr, oldLen, newLen uint64, flags MremapFlag,
 func (as *AddressSpace) mremapTraced(oldAddr, oldLen, newLen uint64, flags MremapFlag, newAddr uint64, tb *trace.Buffer) (uint64, error) {
 	if tb != nil {
 		tb.Emit(trace.Event{Kind: trace.SyscallBegin, Name: "mremap", Addr: oldAddr, Len: oldLen,
-			Arg: fmt.Sprintf("mremap(%#x, %#x, %#x, %d, %#x)", oldAddr, oldLen, newLen, flags, newAddr)})
+			Arg: fmt.Sprintf("%#x, %#x, %#x, %d, %#x", oldAddr, oldLen, newLen, flags, newAddr)})
 	}
 	got, err := as.doMremap(oldAddr, oldLen, newLen, flags, newAddr, tb)
 	traceEnd(tb, "mremap", got, err)

@@ -19,7 +19,7 @@ func (as *AddressSpace) Munmap(addr, length uint64) error {
 func (as *AddressSpace) munmapTraced(addr, length uint64, tb *trace.Buffer) error {
 	if tb != nil {
 		tb.Emit(trace.Event{Kind: trace.SyscallBegin, Name: "munmap", Addr: addr, Len: length,
-			Arg: fmt.Sprintf("munmap(%#x, %#x)", addr, length)})
+			Arg: fmt.Sprintf("%#x, %#x", addr, length)})
 	}
 	err := as.doMunmap(addr, length, tb)
 	traceEnd(tb, "munmap", 0, err)

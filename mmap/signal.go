@@ -40,16 +40,20 @@ type SignalError struct {
 	Addr  uint64 // the faulting address, as si_addr
 }
 
-// Error describes the signal the way a crash report would.
+// Error describes the signal the way a crash report would:
+// "SIGSEGV (SEGV_MAPERR) at 0x7f0000000000".
 func (e *SignalError) Error() string {
-	code := fmt.Sprintf("code %d", int(e.Code))
+	return fmt.Sprintf("%v (%s) at %#x", e.Signo, e.codeName(), e.Addr)
+}
+
+func (e *SignalError) codeName() string {
 	switch {
 	case e.Signo == SIGSEGV && e.Code == SegvMaperr:
-		code = "SEGV_MAPERR"
+		return "SEGV_MAPERR"
 	case e.Signo == SIGSEGV && e.Code == SegvAccerr:
-		code = "SEGV_ACCERR"
+		return "SEGV_ACCERR"
 	case e.Signo == SIGBUS && e.Code == BusAdrerr:
-		code = "BUS_ADRERR"
+		return "BUS_ADRERR"
 	}
-	return fmt.Sprintf("%v (%s) at %#x", e.Signo, code, e.Addr)
+	return fmt.Sprintf("code %d", int(e.Code))
 }

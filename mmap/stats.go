@@ -45,6 +45,7 @@ func addSnapshot(c *fault.Counters, s *fault.Snapshot) {
 	c.Installs.Add(s.Installs)
 	c.InstallRaced.Add(s.InstallRaced)
 	c.CopyOnWrite.Add(s.CopyOnWrite)
+	c.ReleasedForIO.Add(s.ReleasedForIO)
 	c.SegvMaperr.Add(s.SegvMaperr)
 	c.SegvAccerr.Add(s.SegvAccerr)
 	c.Sigbus.Add(s.Sigbus)
@@ -120,6 +121,7 @@ func (s Stats) Vmstat() map[string]int64 {
 		"vmsim_installs":               s.Installs,
 		"vmsim_install_raced":          s.InstallRaced,
 		"vmsim_cow":                    s.CopyOnWrite,
+		"vmsim_released_for_io":        s.ReleasedForIO,
 		"vmsim_segv_maperr":            s.SegvMaperr,
 		"vmsim_segv_accerr":            s.SegvAccerr,
 		"vmsim_sigbus":                 s.Sigbus,

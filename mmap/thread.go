@@ -2,6 +2,7 @@ package mmap
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"sync/atomic"
 
@@ -208,15 +209,17 @@ func (t *Thread) readUint64Slow(addr uint64) (uint64, error) {
 		t.begin()
 		if e := t.translate(addr, false); e != nil {
 			v := atomic.LoadUint64(&e.words[word])
-			t.end()
+			// Stamped before the access ends, so that a trace never
+			// shows a load after a shootdown that waited for it.
 			if tb := t.ctx.Trace; tb != nil {
 				tb.Emit(trace.Event{Kind: trace.Load, Addr: addr, Value: v})
 			}
+			t.end()
 			return v, nil
 		}
 		t.end()
 		if err := t.fault(addr, false); err != nil {
-			t.traceSignal(trace.Load, addr, err)
+			t.traceSignal(addr, err)
 			return 0, err
 		}
 	}
@@ -235,24 +238,31 @@ func (t *Thread) WriteUint64(addr uint64, v uint64) error {
 		t.begin()
 		if e := t.translate(addr, true); e != nil {
 			atomic.StoreUint64(&e.words[word], v)
-			t.end()
 			if tb := t.ctx.Trace; tb != nil {
 				tb.Emit(trace.Event{Kind: trace.Store, Addr: addr, Value: v})
 			}
+			t.end()
 			return nil
 		}
 		t.end()
 		if err := t.fault(addr, true); err != nil {
-			t.traceSignal(trace.Store, addr, err)
+			t.traceSignal(addr, err)
 			return err
 		}
 	}
 }
 
-func (t *Thread) traceSignal(k trace.Kind, addr uint64, err error) {
-	if tb := t.ctx.Trace; tb != nil {
-		tb.Emit(trace.Event{Kind: trace.Signal, Addr: addr, Arg: err.Error()})
+func (t *Thread) traceSignal(addr uint64, err error) {
+	tb := t.ctx.Trace
+	if tb == nil {
+		return
 	}
+	arg := err.Error()
+	var se *SignalError
+	if errors.As(err, &se) {
+		arg = se.Signo.String() + " " + se.codeName()
+	}
+	tb.Emit(trace.Event{Kind: trace.Signal, Addr: addr, Arg: arg})
 }
 
 // Read copies len(p) bytes from addr into p, page by page, faulting as

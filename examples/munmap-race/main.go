@@ -13,15 +13,12 @@
 //     page, retries, finds no VMA, falls back to the mmap lock to be sure,
 //     and delivers SIGSEGV (SEGV_MAPERR) — after munmap has returned.
 //   - mmap-lock (before Linux 6.4): the fault holds the mmap lock for
-//     reading across the read, so munmap waits for it; T's read succeeds,
-//     and only the next one gets SIGSEGV.
-//   - per-vma-lock (Linux 6.4+): the fault holds the VMA's read lock, and
-//     munmap's vma_start_write waits for it.
-//
-// (vmsim's file fault keeps the mmap lock or the VMA lock across the
-// read. Linux since 5.1 drops it for the I/O when the fault may be
-// retried — filemap_fault's maybe_unlock_mmap_for_io — and returns
-// VM_FAULT_RETRY, so there munmap would not wait either.)
+//     reading, but drops it for the disk read and asks to be retried
+//     (filemap_fault's maybe_unlock_mmap_for_io, Linux 5.1+), so munmap
+//     does not wait; the retry takes the mmap lock again and finds no VMA.
+//   - per-vma-lock (Linux 6.4+): the fault holds the VMA's read lock and
+//     drops it the same way; its retry falls back to the mmap lock and
+//     finds no VMA.
 //
 // For each policy the program prints when each step happened, what T
 // finally got, the fault counters (Stats), the result of Check, and the

@@ -177,6 +177,13 @@ func verdict(r *result) string {
 				first, after)
 		}
 		var path []string
+		if st.ReleasedForIO > 0 {
+			held := "the mmap lock"
+			if r.policy == mmap.PolicyPerVMALock {
+				held = "the VMA's read lock"
+			}
+			path = append(path, "it dropped "+held+" for the disk read and asked to be retried (maybe_unlock_mmap_for_io)")
+		}
 		if st.InstallRaced > 0 {
 			path = append(path, "its install was refused (the VMA was detached)")
 		}
@@ -191,6 +198,8 @@ func verdict(r *result) string {
 		}
 		if st.Fallbacks > 0 {
 			path = append(path, "fell back to the mmap lock")
+		} else if st.ReleasedForIO > 0 {
+			path = append(path, "took the mmap lock again")
 		}
 		path = append(path, "found no VMA")
 		return fmt.Sprintf("%s; the fault lost the race — %s — and T got SIGSEGV (SEGV_MAPERR) %s after munmap returned",
