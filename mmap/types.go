@@ -1,6 +1,7 @@
 package mmap
 
 import (
+	"fmt"
 	"strconv"
 	"syscall"
 
@@ -162,6 +163,17 @@ const (
 	PolicyMmapLock    = fault.PolicyMmapLock    // before Linux 6.4: the mmap lock around every fault
 	PolicyPerVMALock  = fault.PolicyPerVMALock  // Linux 6.4+: per-VMA read locks
 )
+
+// ParsePolicy returns the policy named as Policy.String prints it:
+// "rcu-refcount", "mmap-lock" or "per-vma-lock".
+func ParsePolicy(s string) (Policy, error) {
+	for _, p := range []Policy{PolicyRCURefcount, PolicyMmapLock, PolicyPerVMALock} {
+		if p.String() == s {
+			return p, nil
+		}
+	}
+	return 0, fmt.Errorf("mmap: unknown policy %q (want rcu-refcount, mmap-lock or per-vma-lock)", s)
+}
 
 // Quirks is a set of deliberate rule breaks; see the constants.
 type Quirks = fault.Quirks
