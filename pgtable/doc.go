@@ -63,5 +63,6 @@
 //
 //	Table.mu (page_table_lock)
 //	  Leaf.mu (split PTE lock; two of them in ascending address order)
-//	Frames.mu (free list; taken with no other pgtable lock held)
+//	    Frames.mu (free list; innermost: nothing is taken under it, so
+//	               Alloc and Put may be called with any lock held)
 package pgtable

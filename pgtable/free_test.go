@@ -54,6 +54,14 @@ func TestFreeEmpty(t *testing.T) {
 		t.Fatalf("FreeEmpty of everything left %+v", s)
 	}
 	tb.FreeEmpty(0, 0) // empty range: nothing to do
+
+	// An entry cleared through SetLocked counts as gone too.
+	install(tb, 1<<30, MakePTE(4, rw))
+	install(tb, 1<<30, 0)
+	tb.FreeEmpty(0, AddressLimit)
+	if s := tb.Stats(); s != (TableStats{}) {
+		t.Fatalf("FreeEmpty after SetLocked(0) left %+v", s)
+	}
 }
 
 func TestFreeEmptyKeepsStraddlingInteriorTables(t *testing.T) {
@@ -68,5 +76,48 @@ func TestFreeEmptyKeepsStraddlingInteriorTables(t *testing.T) {
 	tb.FreeEmpty(1<<30, 2<<30)
 	if s := tb.Stats(); s != (TableStats{Interior: 1}) {
 		t.Fatalf("Stats = %+v, want the PMD table freed, the PUD table (512 GiB) kept", s)
+	}
+}
+
+// A LockLeaf that found a leaf which FreeEmpty frees before LockLeaf gets
+// its lock must not install into the dead leaf: the entry would be lost
+// (and its frame leaked) because no walker can reach that leaf any more.
+func TestLockLeafWalksAgainWhenLeafFreedMeanwhile(t *testing.T) {
+	const a = 1<<30 + 3*PageSize
+	tb := NewTable()
+	install(tb, a, MakePTE(1, rw))
+	tb.Zap(0, AddressLimit, nil)
+	old := tb.LockLeaf(a)
+	old.Unlock()
+
+	walked, freed := make(chan struct{}), make(chan struct{})
+	calls := 0
+	testHookBeforeLeafLock = func(l *Leaf) {
+		calls++
+		if calls == 1 {
+			close(walked)
+			<-freed
+		}
+	}
+	defer func() { testHookBeforeLeafLock = nil }()
+	got := make(chan *Leaf)
+	go func() {
+		l := tb.LockLeaf(a)
+		l.SetLocked(a, MakePTE(2, rw))
+		l.Unlock()
+		got <- l
+	}()
+	<-walked
+	tb.FreeEmpty(0, AddressLimit)
+	if s := tb.Stats(); s != (TableStats{}) {
+		t.Fatalf("FreeEmpty left %+v", s)
+	}
+	close(freed)
+	l := <-got
+	if l == old || calls != 2 {
+		t.Fatalf("LockLeaf returned the freed leaf (same=%v, walks=%d)", l == old, calls)
+	}
+	if e := tb.Lookup(a); e != MakePTE(2, rw) {
+		t.Fatalf("Lookup after install = %v: the entry went into an unreachable leaf", e)
 	}
 }

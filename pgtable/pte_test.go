@@ -15,6 +15,7 @@ func TestPTE(t *testing.T) {
 		{MakePTE(ZeroPFN, PTEPresent|PTERead|PTEZero), 0, true, PTEPresent | PTERead | PTEZero, "pfn=0 r--z"},
 		{MakePTE(^PFN(0), PTEPresent|PTEExec), ^PFN(0), true, PTEPresent | PTEExec, "pfn=4294967295 --x"},
 		{MakePTE(7, PTEPresent), 7, true, PTEPresent, "pfn=7 ---"},
+		{MakePTE(8, PTEPresent|PTERead|PTEAnon), 8, true, PTEPresent | PTERead | PTEAnon, "pfn=8 r--A"},
 		{MakePTE(7, PTERead), 7, false, PTERead, "pfn=7 r-- !p"},
 		// Flag bits beyond the low 12 do not leak into the frame number.
 		{MakePTE(3, PTEPresent|1<<20), 3, true, PTEPresent, "pfn=3 ---"},

@@ -22,10 +22,10 @@ import (
 func TestConcurrentInstallZapFree(t *testing.T) {
 	const (
 		regions    = 4
-		pages      = 160 // per region, every 9th page, so over three leaves
+		pages      = 96 // per region, every 9th page, so over two leaves
 		installers = 3
 		readers    = 2
-		cycles     = 100 // unmap/remap cycles
+		cycles     = 40 // unmap/remap cycles
 	)
 	regionBase := func(r int) uint64 { return uint64(r+1) << pgdShift }
 	randAddr := func(rng *rand.Rand) (int, uint64) {
@@ -40,11 +40,13 @@ func TestConcurrentInstallZapFree(t *testing.T) {
 	}
 	errs := make(chan error, installers+readers+1)
 	var done atomic.Bool
-	var attempts, installed, refused, unmaps, checked atomic.Int64
+	var attempts, installed, refused, unmaps, checked, running atomic.Int64
+	running.Store(installers)
 	var all sync.WaitGroup
 
 	for i := range installers {
 		all.Go(func() {
+			defer running.Add(-1)
 			rng := rand.New(rand.NewPCG(uint64(i), 1))
 			for n := 0; !done.Load(); n++ {
 				if n%8 == 0 {
@@ -114,7 +116,7 @@ func TestConcurrentInstallZapFree(t *testing.T) {
 		// interleaves whatever the scheduler does.
 		seen := int64(0)
 		waitInstalls := func() {
-			for attempts.Load() < seen+50 {
+			for attempts.Load() < seen+50 && running.Load() > 0 {
 				runtime.Gosched()
 			}
 			seen = attempts.Load()

@@ -135,6 +135,9 @@ func (t *Table) LockLeaf(addr uint64) *Leaf {
 		if l == nil {
 			l = t.populate(addr)
 		}
+		if testHookBeforeLeafLock != nil {
+			testHookBeforeLeafLock(l)
+		}
 		l.mu.Lock()
 		if !l.dead {
 			return l
@@ -144,6 +147,10 @@ func (t *Table) LockLeaf(addr uint64) *Leaf {
 		l.mu.Unlock()
 	}
 }
+
+// testHookBeforeLeafLock, when set by a test, runs in LockLeaf between
+// finding a leaf and locking it: the window in which FreeEmpty can free it.
+var testHookBeforeLeafLock func(*Leaf)
 
 // populate allocates whatever levels are missing above and at addr and
 // returns the leaf, unlocked (it may be freed again before the caller
