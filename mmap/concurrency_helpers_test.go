@@ -108,6 +108,16 @@ func (vs *violations) has(kind string) bool {
 	return vs.kinds[kind] > 0
 }
 
+// summary gives the count per kind and the first violation.
+func (vs *violations) summary() string {
+	vs.mu.Lock()
+	defer vs.mu.Unlock()
+	if vs.n == 0 {
+		return "no violations"
+	}
+	return fmt.Sprintf("%d violations %v, first: %s", vs.n, vs.kinds, vs.first[0])
+}
+
 // String summarises the violations: counts per kind and the first messages.
 func (vs *violations) String() string {
 	vs.mu.Lock()
