@@ -180,7 +180,7 @@ func (in *inode) readPage(pc *pageCache, pgoff uint64) Result {
 	// The frame is zeroed, and the disk holds nothing beyond the end of
 	// the file, so the tail of a last partial page reads as zeros.
 	if pg := in.disk[pgoff]; pg != nil {
-		pc.frames.WriteAt(p, pg[:], 0)
+		pc.frames.Set(p, pg[:]) // nobody maps p yet
 	}
 	pc.pages.StoreLocked(pgoff, p)
 	in.cached.Add(1)

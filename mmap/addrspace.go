@@ -129,7 +129,11 @@ func New(cfg Config) (*AddressSpace, error) {
 	if err := cfg.fill(); err != nil {
 		return nil, err
 	}
-	frames := pgtable.NewFrames(cfg.PhysPages)
+	// Quirks that let threads touch frames after they are freed need
+	// fresh storage per frame life, so those stale accesses are visible
+	// (poison, or the next owner's data) and never a Go data race.
+	stale := cfg.Quirks&(QuirkNoShootdown|QuirkNoGracePeriod|QuirkNoDetachCheck) != 0
+	frames := pgtable.NewFramesWith(cfg.PhysPages, pgtable.FrameOptions{FreshStorage: stale})
 	as := &AddressSpace{
 		cfg:    cfg,
 		frames: frames,

@@ -125,7 +125,7 @@ func (t *Thread) translate(addr uint64, write bool) *tlbEntry {
 		return nil
 	}
 	p := pte.PFN()
-	t.tlb.fill(vpn, t.as.frames.Words(p), p, pte&pgtable.PTEWrite != 0)
+	t.tlb.fill(vpn, t.as.frames.Slot(p), p, pte&pgtable.PTEWrite != 0)
 	return t.tlb.lookup(vpn)
 }
 
@@ -187,7 +187,7 @@ func (t *Thread) ReadUint64(addr uint64) (uint64, error) {
 		if t.sd.gen.Load() == t.seenGen {
 			vpn := addr >> pgtable.PageShift
 			if e := &t.tlb.entries[vpn&t.tlb.mask]; e.vpn == vpn+1 {
-				v := atomic.LoadUint64(&e.words[(addr&pgtable.PageMask)>>3])
+				v := e.slot.Load((addr & pgtable.PageMask) >> 3)
 				t.sd.active.Store(0)
 				t.countHit()
 				return v, nil
@@ -208,7 +208,7 @@ func (t *Thread) readUint64Slow(addr uint64) (uint64, error) {
 	for {
 		t.begin()
 		if e := t.translate(addr, false); e != nil {
-			v := atomic.LoadUint64(&e.words[word])
+			v := e.slot.Load(word)
 			// Stamped before the access ends, so that a trace never
 			// shows a load after a shootdown that waited for it.
 			if tb := t.ctx.Trace; tb != nil {
@@ -237,7 +237,7 @@ func (t *Thread) WriteUint64(addr uint64, v uint64) error {
 	for {
 		t.begin()
 		if e := t.translate(addr, true); e != nil {
-			atomic.StoreUint64(&e.words[word], v)
+			e.slot.Store(word, v)
 			if tb := t.ctx.Trace; tb != nil {
 				tb.Emit(trace.Event{Kind: trace.Store, Addr: addr, Value: v})
 			}

@@ -12,8 +12,8 @@ import (
 
 // tlbEntry caches one translation. Owned by the thread's goroutine.
 type tlbEntry struct {
-	vpn   uint64                        // virtual page number + 1; 0 = invalid
-	words *[pgtable.WordsPerPage]uint64 // the frame's words (atomic access only)
+	vpn   uint64        // virtual page number + 1; 0 = invalid
+	slot  *pgtable.Slot // the frame's storage
 	pfn   pgtable.PFN
 	write bool
 }
@@ -35,8 +35,8 @@ func (t *tlb) lookup(vpn uint64) *tlbEntry {
 	return e
 }
 
-func (t *tlb) fill(vpn uint64, words *[pgtable.WordsPerPage]uint64, pfn pgtable.PFN, write bool) {
-	t.entries[vpn&t.mask] = tlbEntry{vpn: vpn + 1, words: words, pfn: pfn, write: write}
+func (t *tlb) fill(vpn uint64, slot *pgtable.Slot, pfn pgtable.PFN, write bool) {
+	t.entries[vpn&t.mask] = tlbEntry{vpn: vpn + 1, slot: slot, pfn: pfn, write: write}
 }
 
 func (t *tlb) flushRange(start, end uint64) {

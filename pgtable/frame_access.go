@@ -102,14 +102,47 @@ func (f *Frames) WriteAt(p PFN, b []byte, off int) {
 	}
 }
 
-// Copy copies frame src into frame dst word by word, each word atomically
-// (Linux copy_page, as done by copy-on-write). It panics if dst is ZeroPFN.
-// Safe for concurrent use; not a snapshot of src.
+// Copy replaces the contents of frame dst with those of frame src (Linux
+// copy_page, as done by copy-on-write): each word of src is read
+// atomically into new storage, which is then published for dst with one
+// atomic store. It is meant for a dst nobody maps yet: a store to dst that
+// races with Copy is lost. It panics if dst is ZeroPFN. Safe for
+// concurrent use; not a snapshot of src.
 func (f *Frames) Copy(dst, src PFN) {
-	d, s := f.writable(dst), f.frame(src)
+	s := f.frame(src)
+	d := f.exclusive(dst)
 	for i := range d {
-		atomic.StoreUint64(&d[i], atomic.LoadUint64(&s[i]))
+		d[i] = atomic.LoadUint64(&s[i])
 	}
+	f.publish(dst, d)
+}
+
+// exclusive returns storage for replacing the contents of frame p, which
+// nobody else maps: p's own storage when storage is recycled (nobody can
+// reach it), new storage with FreshStorage (stale accessors might).
+func (f *Frames) exclusive(p PFN) *[WordsPerPage]uint64 {
+	w := f.writable(p)
+	if f.fresh {
+		return new([WordsPerPage]uint64)
+	}
+	return w
+}
+
+// Set replaces the contents of frame p with b followed by zeros, published
+// with one atomic store (a page-cache fill). Like Copy it is meant for a
+// frame nobody maps yet. It panics if b is longer than a page or p is
+// ZeroPFN. Safe for concurrent use.
+func (f *Frames) Set(p PFN, b []byte) {
+	checkSpan(0, len(b))
+	w := f.exclusive(p)
+	var page [PageSize]byte
+	copy(page[:], b)
+	for i := range w {
+		o := i * 8
+		w[i] = uint64(page[o]) | uint64(page[o+1])<<8 | uint64(page[o+2])<<16 | uint64(page[o+3])<<24 |
+			uint64(page[o+4])<<32 | uint64(page[o+5])<<40 | uint64(page[o+6])<<48 | uint64(page[o+7])<<56
+	}
+	f.publish(p, w)
 }
 
 // IsPoisoned reports whether every word of frame p equals Poison, as it

@@ -30,7 +30,7 @@ const DefaultFrames = 1 << 18
 // chunkShift sets how many frames share one lazily allocated chunk.
 const (
 	chunkShift  = 9
-	chunkFrames = 1 << chunkShift // 512 frames = 2 MiB of words per chunk
+	chunkFrames = 1 << chunkShift // 512 frames per chunk
 	chunkMask   = chunkFrames - 1
 )
 
@@ -48,15 +48,50 @@ type PFN uint32
 // copy on write first.
 const ZeroPFN PFN = 0
 
-// chunk holds the words and reference counts of up to chunkFrames
+// chunk holds the slots and reference counts of up to chunkFrames
 // consecutive frames. Once published in Frames.chunks it never moves, so
 // concurrent accessors may keep using it without a lock.
 type chunk struct {
-	// words is accessed only through sync/atomic. Its length is fixed at
-	// allocation (the last chunk may be short).
-	words [][WordsPerPage]uint64
+	// slots holds each frame's storage. Its length is fixed at allocation
+	// (the last chunk may be short).
+	slots []Slot
 	// ref is each frame's reference count; 0 means free. Atomic.
 	ref []atomic.Int32
+	// spare keeps a freed frame's storage for its next Alloc when
+	// storage is recycled. Owned by whoever owns the frame: the releaser,
+	// then (through the free list's mutex) the allocator.
+	spare []*[WordsPerPage]uint64
+}
+
+// A Slot is where one frame's contents live: a pointer to its storage,
+// swapped with one atomic store when the frame is allocated (zeroed
+// storage) and freed (poisoned storage). Storage is written without
+// atomics only while no one else can reach it, so a reader of a freed
+// frame sees poison, or the next owner's data once the frame is reused —
+// a use after free, visible — and never a Go data race. A Slot's address
+// is stable for the life of its Frames, so a TLB may cache it in place of
+// the frame number.
+type Slot struct {
+	words atomic.Pointer[[WordsPerPage]uint64]
+}
+
+// Load atomically reads word (0..WordsPerPage-1) of the frame. Safe for
+// concurrent use.
+func (s *Slot) Load(word uint64) uint64 { return atomic.LoadUint64(&s.words.Load()[word]) }
+
+// Store atomically writes word of the frame. The caller must hold a
+// writable translation: the slot of ZeroPFN must never be stored to. Safe
+// for concurrent use.
+func (s *Slot) Store(word uint64, v uint64) { atomic.StoreUint64(&s.words.Load()[word], v) }
+
+// zeroWords is the storage of ZeroPFN; poisonWords is copied into the
+// storage of every freed frame. Neither is ever written.
+var zeroWords, poisonWords [WordsPerPage]uint64
+
+func init() {
+	for i := range poisonWords {
+		poisonWords[i] = Poison
+	}
 }
 
 // Frames is simulated physical memory: a fixed number of 4 KiB frames with
@@ -76,6 +111,8 @@ type Frames struct {
 	chunks []atomic.Pointer[chunk]
 	// inUse counts allocated frames. Atomic.
 	inUse atomic.Int64
+	// fresh is FrameOptions.FreshStorage. Immutable.
+	fresh bool
 
 	mu sync.Mutex
 	// free is the LIFO stack of freed frames. Protected by mu.
@@ -84,10 +121,24 @@ type Frames struct {
 	next PFN
 }
 
+// FrameOptions configure NewFramesWith.
+type FrameOptions struct {
+	// FreshStorage gives every allocated and every freed frame new
+	// storage instead of recycling the frame's own. A simulation whose
+	// threads may still access a frame after it is freed (one that skips
+	// TLB shootdowns or grace periods to show the bug) needs it: recycled
+	// storage is cleared with plain stores, which would race with those
+	// stale accesses. It costs a 4 KiB allocation per Alloc and per free.
+	FreshStorage bool
+}
+
 // NewFrames returns physical memory with n allocatable frames plus the zero
 // frame. n <= 0 means DefaultFrames. Memory for the frames is allocated in
 // chunks of 512 frames on first use.
-func NewFrames(n int) *Frames {
+func NewFrames(n int) *Frames { return NewFramesWith(n, FrameOptions{}) }
+
+// NewFramesWith is NewFrames with options.
+func NewFramesWith(n int, opt FrameOptions) *Frames {
 	if n <= 0 {
 		n = DefaultFrames
 	}
@@ -95,11 +146,13 @@ func NewFrames(n int) *Frames {
 		n = int(^PFN(0)) - 1
 	}
 	f := &Frames{
+		fresh:  opt.FreshStorage,
 		n:      n,
 		chunks: make([]atomic.Pointer[chunk], (n+1+chunkMask)>>chunkShift),
 		next:   1,
 	}
 	f.chunks[0].Store(f.newChunk(0))
+	f.chunks[0].Load().slots[0].words.Store(&zeroWords)
 	// The zero frame is pinned: its count never reaches zero, so Get on it
 	// could never look like a use after free even if a caller forgot the
 	// no-op rule.
@@ -111,19 +164,40 @@ func NewFrames(n int) *Frames {
 func (f *Frames) newChunk(i int) *chunk {
 	frames := min(chunkFrames, f.n+1-i<<chunkShift)
 	return &chunk{
-		words: make([][WordsPerPage]uint64, frames),
+		slots: make([]Slot, frames),
 		ref:   make([]atomic.Int32, frames),
+		spare: make([]*[WordsPerPage]uint64, frames),
 	}
 }
 
-// frame returns the words of frame p. It panics if p was never allocated
-// (a PFN that came from nowhere is a programmer error).
+// Slot returns the storage slot of frame p, for callers that cache a
+// translation (a TLB entry). It panics if p was never allocated. Safe for
+// concurrent use.
+func (f *Frames) Slot(p PFN) *Slot {
+	c := f.chunks[p>>chunkShift].Load()
+	if c == nil || c.slots[p&chunkMask].words.Load() == nil {
+		panicNeverAllocated(p)
+	}
+	return &c.slots[p&chunkMask]
+}
+
+// frame returns the current storage of frame p. It panics if p was never
+// allocated (a PFN that came from nowhere is a programmer error).
 func (f *Frames) frame(p PFN) *[WordsPerPage]uint64 {
 	c := f.chunks[p>>chunkShift].Load()
 	if c == nil {
 		panicNeverAllocated(p)
 	}
-	return &c.words[p&chunkMask]
+	w := c.slots[p&chunkMask].words.Load()
+	if w == nil {
+		panicNeverAllocated(p)
+	}
+	return w
+}
+
+// publish makes w the storage of frame p.
+func (f *Frames) publish(p PFN, w *[WordsPerPage]uint64) {
+	f.chunks[p>>chunkShift].Load().slots[p&chunkMask].words.Store(w)
 }
 
 // ref returns the reference count of frame p.
@@ -157,14 +231,12 @@ func (f *Frames) InUse() int { return int(f.inUse.Load()) }
 func (f *Frames) Alloc() (PFN, error) {
 	f.mu.Lock()
 	var p PFN
-	fresh := false
 	if k := len(f.free); k > 0 {
 		p = f.free[k-1]
 		f.free = f.free[:k-1]
 	} else if int(f.next) <= f.n {
 		p = f.next
 		f.next++
-		fresh = true
 		if i := p >> chunkShift; f.chunks[i].Load() == nil {
 			f.chunks[i].Store(f.newChunk(int(i)))
 		}
@@ -174,15 +246,20 @@ func (f *Frames) Alloc() (PFN, error) {
 	}
 	f.mu.Unlock()
 
-	// The frame is ours now; zero it outside the lock. A never-used frame
-	// is already zero. Stale readers may still be loading it (that is the
-	// use after free the simulator exists to expose), hence atomic stores.
-	if !fresh {
-		w := f.frame(p)
-		for i := range w {
-			atomic.StoreUint64(&w[i], 0)
-		}
+	// The frame is ours now: give it zeroed storage. Recycled storage is
+	// cleared with plain stores: nobody can reach it, since the frame was
+	// freed only after every translation to it was shot down. Fresh
+	// storage (FreshStorage) is for simulations that skip that, whose
+	// stale readers may still be loading the old storage.
+	c := f.chunks[p>>chunkShift].Load()
+	w := c.spare[p&chunkMask]
+	c.spare[p&chunkMask] = nil
+	if w == nil || f.fresh {
+		w = new([WordsPerPage]uint64)
+	} else {
+		*w = [WordsPerPage]uint64{}
 	}
+	f.publish(p, w)
 	f.ref(p).Store(1)
 	f.inUse.Add(1)
 	return p, nil
@@ -256,11 +333,19 @@ func (f *Frames) Put(p PFN) {
 
 // release poisons a frame whose last reference was dropped and returns it
 // to the free list. Poisoning happens before the push: once on the list
-// the frame belongs to the next Alloc.
+// the frame belongs to the next Alloc. The frame's storage is swapped for
+// poisoned storage, so poisoning costs one atomic store: the shared
+// read-only poison page when storage is recycled (no one writes a freed
+// frame then), or a private poisoned copy with FreshStorage (a stale
+// store may land in it).
 func (f *Frames) release(p PFN) {
-	w := f.frame(p)
-	for i := range w {
-		atomic.StoreUint64(&w[i], Poison)
+	c := f.chunks[p>>chunkShift].Load()
+	if f.fresh {
+		w := new([WordsPerPage]uint64)
+		*w = poisonWords
+		f.publish(p, w)
+	} else {
+		c.spare[p&chunkMask] = c.slots[p&chunkMask].words.Swap(&poisonWords)
 	}
 	f.inUse.Add(-1)
 	f.mu.Lock()

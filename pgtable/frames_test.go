@@ -146,7 +146,7 @@ func TestFramesAcrossChunkBoundary(t *testing.T) {
 			t.Fatalf("frame %d word = %d, want %d", p, got, uint64(p)*3)
 		}
 	}
-	if got := len(f.chunks[1].Load().words); got != n+1-chunkFrames {
+	if got := len(f.chunks[1].Load().slots); got != n+1-chunkFrames {
 		t.Fatalf("last chunk holds %d frames, want %d", got, n+1-chunkFrames)
 	}
 	if _, err := f.Alloc(); !errors.Is(err, ErrNoMemory) {
