@@ -139,7 +139,7 @@ func TestConcurrentChurnNoLeak(t *testing.T) {
 		}()
 
 		rng := rand.New(rand.NewPCG(seed, 99))
-		for i := 0; i < 400 && !vs.flooded(); i++ {
+		for i := 0; i < 800 && !vs.flooded(); i++ {
 			what, err := churnSyscall(as, rng, files)
 			var errno mmap.Errno
 			if err != nil && !errors.As(err, &errno) {

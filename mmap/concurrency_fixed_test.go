@@ -119,6 +119,10 @@ func runFixedReplace(t testing.TB, cfg mmap.Config, rounds int, stopEarly bool) 
 	wg.Add(2)
 	go reader(as.NewThreadNamed("A"), fixedPages)
 	go reader(as.NewThreadNamed("B"), fixedPages/2)
+	defer func() { // also when a require below fails
+		stop.Store(true)
+		wg.Wait()
+	}()
 
 	for g := uint64(2); g <= uint64(rounds); g++ {
 		// Let both readers fill their TLBs with this round's pages.
@@ -144,7 +148,7 @@ func runFixedReplace(t testing.TB, cfg mmap.Config, rounds int, stopEarly bool) 
 // after Mmap returns see the new mapping.
 func TestConcurrentFixedReplace(t *testing.T) {
 	forEachPolicy(t, func(t *testing.T, p mmap.Policy) {
-		vs := runFixedReplace(t, mmap.Config{Policy: p}, 150, false)
+		vs := runFixedReplace(t, mmap.Config{Policy: p}, 100, false)
 		require.Zero(t, vs.count(), vs.String())
 	})
 }

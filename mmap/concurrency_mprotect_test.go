@@ -166,7 +166,7 @@ func runMprotect(t testing.TB, cfg mmap.Config, backing protBacking, rounds int,
 func TestConcurrentMprotect(t *testing.T) {
 	forEachPolicy(t, func(t *testing.T, p mmap.Policy) {
 		for _, b := range []protBacking{protAnon, protSharedFile} {
-			vs := runMprotect(t, mmap.Config{Policy: p}, b, 40, false)
+			vs := runMprotect(t, mmap.Config{Policy: p}, b, 60, false)
 			require.Zero(t, vs.count(), "%v: %v", b, vs)
 		}
 	})
