@@ -3,7 +3,6 @@ package mmap
 import (
 	"sync"
 
-	"github.com/vmsim/vmsim/fault"
 	"github.com/vmsim/vmsim/pgtable"
 	"github.com/vmsim/vmsim/rcu"
 	"github.com/vmsim/vmsim/trace"
@@ -284,13 +283,4 @@ func (f *vmaFrees) call(d *rcu.Domain, fn func()) {
 	}
 	f.mu.Unlock()
 	d.Call(fn)
-}
-
-// backingOf returns the VMA backing for a file, or nil for private
-// anonymous memory.
-func backingOf(f *fault.File) vma.Backing {
-	if f == nil {
-		return nil
-	}
-	return f
 }
