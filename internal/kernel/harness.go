@@ -9,7 +9,8 @@ import (
 var ErrUnsupported = errors.New("kernel: the real-kernel oracle needs Linux")
 
 // RefusedError reports a call that the Harness did not issue because it
-// could change memory outside its window.
+// could change memory outside its window. It is a plain value, safe to
+// share.
 type RefusedError struct {
 	Call string // e.g. "mmap(0x1000, 0x2000, MAP_FIXED)"
 }

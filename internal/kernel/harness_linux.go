@@ -90,6 +90,26 @@ func OpenAny(size uint64) (*Harness, error) {
 	return nil, firstErr
 }
 
+// Release returns the running kernel's major and minor version, from
+// uname(2).
+func Release() (major, minor int, err error) {
+	var u syscall.Utsname
+	if err := syscall.Uname(&u); err != nil {
+		return 0, 0, err
+	}
+	var b []byte
+	for _, c := range u.Release {
+		if c == 0 {
+			break
+		}
+		b = append(b, byte(c))
+	}
+	if _, err := fmt.Sscanf(string(b), "%d.%d", &major, &minor); err != nil {
+		return 0, 0, fmt.Errorf("kernel: cannot parse release %q: %w", b, err)
+	}
+	return major, minor, nil
+}
+
 // Window returns the harness's window.
 func (h *Harness) Window() Window { return h.w }
 

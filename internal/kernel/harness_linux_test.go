@@ -121,3 +121,10 @@ func TestOpenRejectsBusyWindow(t *testing.T) {
 		t.Error("unaligned window accepted")
 	}
 }
+
+func TestRelease(t *testing.T) {
+	major, minor, err := Release()
+	if err != nil || major < 2 || minor < 0 {
+		t.Errorf("Release() = %d.%d, %v", major, minor, err)
+	}
+}

@@ -13,6 +13,9 @@ func Open(w Window) (*Harness, error) { return nil, ErrUnsupported }
 // OpenAny returns ErrUnsupported.
 func OpenAny(size uint64) (*Harness, error) { return nil, ErrUnsupported }
 
+// Release returns ErrUnsupported.
+func Release() (major, minor int, err error) { return 0, 0, ErrUnsupported }
+
 // Window returns the zero Window.
 func (h *Harness) Window() Window { return Window{} }
 

@@ -8,9 +8,8 @@ type page [PageSize]byte
 // objKey names a backing object: a shmem object (shared anonymous memory)
 // or a file's page cache.
 type objKey struct {
-	shm  bool
-	id   int // Shm id or File.ID
-	file bool
+	file bool // a File.ID if true, a VMA.Shm id if false
+	id   int
 }
 
 // object is the page cache of a file or the pages of a shmem object,
@@ -102,7 +101,7 @@ func (m *Model) backing(v *VMA) (*object, uint64) {
 		k = objKey{file: true, id: v.File.ID}
 		size = v.File.Size
 	case v.Shm != 0:
-		k = objKey{shm: true, id: v.Shm}
+		k = objKey{id: v.Shm}
 	default:
 		return nil, 0
 	}

@@ -120,6 +120,8 @@ func (d *diff) length() uint64 {
 		return 0
 	case 1:
 		return uint64(1 + d.rng.IntN(3*P)) // unaligned
+	case 2, 3, 4:
+		return uint64(1+d.rng.IntN(d.arena)) * P // long: across many VMAs
 	}
 	return uint64(1+d.rng.IntN(10)) * P
 }

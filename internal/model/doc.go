@@ -41,22 +41,39 @@
 // kernel by the differential test:
 //   - VM_ACCOUNT is invisible in /proc/pid/maps but splits VMAs: a private
 //     writable mapping that is made read-only keeps it once faulted, so it
-//     will not merge with a never-writable neighbour.
+//     will not merge with a never-writable neighbour. MAP_NORESERVE,
+//     MAP_STACK (VM_NOHUGEPAGE) and MAP_SYNC on anonymous memory
+//     (VM_SYNC) are hidden flags too.
+//   - A write fault on a private file page beyond EOF raises SIGBUS but
+//     still gives the VMA an anon_vma (do_cow_fault() prepares it first).
+//   - A fault (or a /proc/pid/mem access) in the gap below a
+//     MAP_GROWSDOWN VMA grows it, and gives it an anon_vma even when the
+//     access is then refused.
 //   - mprotect and madvise apply to the VMAs before a failure and keep a
 //     split made before a failed second split; madvise skips holes
-//     (ENOMEM at the end), mprotect stops at the first hole.
+//     (ENOMEM at the end), mprotect stops at the first hole or at a VMA
+//     that refuses the protection (EACCES).
 //   - madvise turns a failed split (ENOMEM) into EAGAIN.
 //   - MAP_SHARED_VALIDATE on anonymous memory is EINVAL; on a file with
 //     MAP_FIXED_NOREPLACE it is EOPNOTSUPP (not in LEGACY_MAP_MASK).
+//   - MAP_SYNC on a file without DAX is EOPNOTSUPP from the filesystem's
+//     mmap_prepare, which runs after the old range was zapped: a failed
+//     MAP_FIXED|MAP_SYNC leaves a hole where the old mappings were.
 //   - Without a valid map type (neither MAP_SHARED nor MAP_PRIVATE), the
 //     placement errors (ENOMEM, EPERM, EEXIST) still win over EINVAL.
 //   - A hint below mmap_min_addr is raised to it and then honoured if free.
 //   - mremap: a shrink or same-size call without a new address checks
 //     nothing beyond the first VMA (it may unmap across VMAs and holes);
 //     an MREMAP_FIXED move without resize may span several VMAs (Linux
-//     6.17+) and only a hole at the start is EFAULT; growing a shared
-//     anonymous mapping leaves the new tail beyond its shmem object, so
-//     touching it raises SIGBUS.
+//     6.17+), keeping the gaps, and only a hole at the start is EFAULT;
+//     growing a shared anonymous mapping leaves the new tail beyond its
+//     shmem object, so touching it raises SIGBUS; MREMAP_DONTUNMAP of a
+//     whole VMA takes its anon_vma away (so it can then merge with a
+//     neighbour that has another) but, on 6.18, not its VM_ACCOUNT.
+//   - The map-count limit: mmap fails when the count already exceeds it
+//     (so it can reach max+1); splits for munmap, MAP_FIXED, mprotect and
+//     madvise fail at the limit; MREMAP_FIXED and MREMAP_DONTUNMAP fail
+//     from max-5 on, any other move from max-3 on.
 //
 // # Contents
 //
@@ -85,18 +102,18 @@
 //   - Memory accounting: the model never fails for lack of memory
 //     (overcommit, RLIMIT_AS, RLIMIT_MEMLOCK); Linux may return ENOMEM or
 //     EAGAIN for huge private writable mappings or MAP_LOCKED.
-//   - Not modelled, accepted and ignored: MAP_LOCKED, MAP_HUGETLB,
-//     MAP_STACK (Linux sets VM_NOHUGEPAGE, which affects merging),
-//     MAP_32BIT, MAP_SYNC. MAP_DROPPABLE (map type 8) is EINVAL in the
-//     model. READ_IMPLIES_EXEC personalities, memory protection keys,
-//     mseal, userfaultfd, mlock and fork (anon_vma chains are always
-//     singular) are out of scope.
+//   - Not modelled, accepted and ignored: MAP_LOCKED (Linux sets
+//     VM_LOCKED and populates), MAP_HUGETLB, MAP_32BIT. MAP_DROPPABLE (map
+//     type 8) is EINVAL in the model. READ_IMPLIES_EXEC personalities,
+//     memory protection keys, mseal, userfaultfd, mlock and fork
+//     (anon_vma chains are always singular) are out of scope.
+//   - Files: a File is a regular file on a local filesystem like ext4 —
+//     readable, mapped with PROT_EXEC allowed (no noexec mount), MAP_SYNC
+//     accepted by MAP_SHARED_VALIDATE but refused without DAX.
 //   - madvise implements MADV_NORMAL, RANDOM, SEQUENTIAL, WILLNEED,
 //     DONTNEED and FREE; every other advice, including ones Linux accepts
 //     (MADV_REMOVE, MADV_DONTFORK, MADV_COLD, MADV_GUARD_INSTALL, ...), is
 //     EINVAL.
-//   - Stack growth: a fault below a MAP_GROWSDOWN VMA does not grow it;
-//     the guard gap is honoured by placement only.
 //   - Load and Store need PROT_READ and PROT_WRITE; x86 hardware also
 //     lets PROT_WRITE or PROT_EXEC pages be read.
 //   - File size is fixed: there is no truncate, and writes through other

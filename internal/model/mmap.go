@@ -148,7 +148,7 @@ func (m *Model) mmapRegion(v VMA, flags uint32) (uint64, Errno) {
 		// in __mmap_region() even runs before shmem_zero_setup()).
 		m.nextShm++
 		v.Shm = m.nextShm
-		m.mem.objs[objKey{shm: true, id: v.Shm}] = &object{pages: map[uint64]*page{}, size: v.End - v.Start}
+		m.mem.objs[objKey{id: v.Shm}] = &object{pages: map[uint64]*page{}, size: v.End - v.Start}
 		i = m.insert(v)
 	} else {
 		i = m.mergeNew(v, false)

@@ -72,8 +72,9 @@ func (c Config) legacyBase() uint64 { return pageAlign(c.TaskSize / 3) }
 // (two opens of one file never merge) and keys page contents by ID (the
 // inode: two Files with one ID share a page cache).
 //
-// The model never writes to a File; do not change its fields while a model
-// maps it.
+// The model only reads a File: one File may be shared by several Models
+// and goroutines, as long as nobody changes its fields while a Model maps
+// it.
 type File struct {
 	ID       int    // identity of the underlying file (inode)
 	Writable bool   // opened O_RDWR (FMODE_WRITE); every File is readable
@@ -154,8 +155,10 @@ func (v *VMA) isAnonymous() bool { return v.File == nil && v.Shm == 0 }
 // by the caller. It never panics on bad arguments: every syscall method
 // returns the errno Linux would.
 type Model struct {
-	cfg  Config // immutable after New
-	vmas []VMA  // sorted by Start, non-overlapping
+	cfg Config // immutable after New
+	// The fields below are owned by the Model and guarded by the caller's
+	// serialisation of its methods.
+	vmas []VMA // sorted by Start, non-overlapping
 	// nextAnonID and nextShm allocate anon_vma and shmem identities.
 	nextAnonID, nextShm int
 	mem                 contents

@@ -113,8 +113,9 @@ func (m *Model) mremapAt(r *remap) (uint64, Errno) {
 	case r.newLen == r.oldLen:
 		return r.addr, 0
 	case r.newLen < r.oldLen:
-		// shrink_vma(): unmap the tail.
-		if err := m.unmap(r.addr+r.newLen, r.addr+r.oldLen); err != 0 {
+		// shrink_vma(): unmap the tail with do_vmi_munmap(), whose range
+		// checks apply (a tail reaching past TASK_SIZE is EINVAL).
+		if err := m.Munmap(r.addr+r.newLen, r.oldLen-r.newLen); err != 0 {
 			return 0, err
 		}
 		return r.addr, 0
@@ -175,8 +176,8 @@ func (m *Model) setNewAddr(r *remap) Errno {
 // or near it (MREMAP_DONTUNMAP alone).
 func (m *Model) mremapTo(r *remap) (uint64, Errno) {
 	if r.flags&MremapFixed != 0 {
-		// Like MAP_FIXED, clear the target first.
-		if err := m.unmap(r.newAddr, r.newAddr+r.newLen); err != 0 {
+		// Like MAP_FIXED, clear the target first (do_munmap()).
+		if err := m.Munmap(r.newAddr, r.newLen); err != 0 {
 			return 0, err
 		}
 		if r.i = m.find(r.addr); r.i < 0 {
@@ -184,7 +185,7 @@ func (m *Model) mremapTo(r *remap) (uint64, Errno) {
 		}
 	}
 	if r.newLen < r.oldLen {
-		if err := m.unmap(r.addr+r.newLen, r.addr+r.oldLen); err != 0 {
+		if err := m.Munmap(r.addr+r.newLen, r.oldLen-r.newLen); err != 0 {
 			return 0, err
 		}
 		if r.i = m.find(r.addr); r.i < 0 {
@@ -237,7 +238,7 @@ func (m *Model) moveVMA(r *remap) (uint64, Errno) {
 	// at the map-count limit, or old_len 0 (a duplicated shared mapping:
 	// do_vmi_munmap() says EINVAL) — the source stays mapped; its pages
 	// have moved.
-	m.unmap(r.addr, r.addr+r.oldLen)
+	m.Munmap(r.addr, r.oldLen)
 	return r.newAddr, 0
 }
 

@@ -142,6 +142,13 @@ func TestLengthErrors(t *testing.T) {
 	wantErrno(t, "mremap new_len beyond TASK_SIZE", err, model.EINVAL)
 	_, err = m.Mremap(P, P, P, model.MremapMaymove|model.MremapFixed, taskSize)
 	wantErrno(t, "mremap new range beyond TASK_SIZE", err, model.EINVAL)
+	// A shrink unmaps its tail with munmap's range checks.
+	a := mustMmap(t, m, testBase, 2*P, model.ProtRead, fixedP)
+	_, err = m.Mremap(a, taskSize, P, 0, 0)
+	wantErrno(t, "mremap shrink with a tail past TASK_SIZE", err, model.EINVAL)
+	if vs := m.VMAs(); len(vs) != 1 || vs[0].End != a+2*P {
+		t.Errorf("failed shrink changed the layout: %v", vs)
+	}
 }
 
 func TestStackGuardGap(t *testing.T) {

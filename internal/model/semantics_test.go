@@ -265,3 +265,45 @@ func TestMremapSemantics(t *testing.T) {
 		wantErrno(t, "private duplicate", err, model.EINVAL)
 	})
 }
+
+func TestClone(t *testing.T) {
+	m := model.New(model.Config{})
+	a := mustMmap(t, m, testBase, 2*P, rw, fixedP)
+	if err := m.Store(a, 1); err != 0 {
+		t.Fatal(err)
+	}
+	c := m.Clone()
+	if err := c.Store(a, 2); err != 0 {
+		t.Fatal(err)
+	}
+	if e := c.Mprotect(a, P, model.ProtRead); e != 0 {
+		t.Fatal(e)
+	}
+	if v, _ := m.Load(a); v != 1 {
+		t.Errorf("clone's store reached the original: %d", v)
+	}
+	if len(m.VMAs()) != 1 || len(c.VMAs()) != 2 {
+		t.Errorf("layouts not independent: %v / %v", m.VMAs(), c.VMAs())
+	}
+	if v, _ := c.Load(a); v != 2 {
+		t.Errorf("clone reads %d", v)
+	}
+}
+
+// TestLazyFree: MADV_FREE keeps the contents in the model and says that a
+// real kernel may have dropped them; a store makes the page definite again.
+func TestLazyFree(t *testing.T) {
+	m := model.New(model.Config{})
+	a := mustMmap(t, m, testBase, 2*P, rw, fixedP)
+	m.Store(a, 5)
+	if e := m.Madvise(a, 2*P, model.MadvFree); e != 0 {
+		t.Fatal(e)
+	}
+	if v, _ := m.Load(a); v != 5 || !m.LazyFree(a) || m.LazyFree(a+P) {
+		t.Errorf("after MADV_FREE: value %d, lazy %v %v", v, m.LazyFree(a), m.LazyFree(a+P))
+	}
+	m.Store(a+1, 6)
+	if m.LazyFree(a) {
+		t.Error("a written page is still lazily freed")
+	}
+}
