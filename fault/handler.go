@@ -117,8 +117,12 @@ func outcomeOf(res Result) Outcome {
 	return OK
 }
 
-func (mm *MM) newFault(ctx *Context, v *vma.VMA, addr uint64, flags Flags) VMFault {
-	return VMFault{VMA: v, Address: addr, Pgoff: v.Pgoff + (addr-v.Start)>>pgtable.PageShift, Flags: flags, mm: mm, ctx: ctx}
+// newFault fills in the Context's VMFault for a fault on v. The
+// descriptor lives in the Context, which one goroutine owns, so passing it
+// to a backing through an interface costs no allocation per fault.
+func (mm *MM) newFault(ctx *Context, v *vma.VMA, addr uint64, flags Flags) *VMFault {
+	ctx.vf = VMFault{VMA: v, Address: addr, Pgoff: v.Pgoff + (addr-v.Start)>>pgtable.PageShift, Flags: flags, mm: mm, ctx: ctx}
+	return &ctx.vf
 }
 
 func (mm *MM) traceLookup(ctx *Context, addr uint64, v *vma.VMA, version uint64) {
@@ -181,7 +185,7 @@ func (mm *MM) tryRCU(ctx *Context, addr uint64, flags Flags) (out Outcome, done 
 	}
 	vf := mm.newFault(ctx, v, addr, flags|FlagAllowRetry|FlagRCU)
 	traceStep(ctx, trace.FastPath, addr, "")
-	res := mm.mapFast(&vf)
+	res := mm.mapFast(vf)
 	if res&NoPage != 0 {
 		r.Unlock()
 		ctx.Counters.FastPath.Add(1)
@@ -200,7 +204,7 @@ func (mm *MM) tryRCU(ctx *Context, addr uint64, flags Flags) (out Outcome, done 
 	r.Unlock()
 	traceStep(ctx, trace.SlowPath, addr, "")
 	vf.Flags &^= FlagRCU
-	res = mm.doFault(&vf)
+	res = mm.doFault(vf)
 	v.Put()
 	if res&Retry != 0 {
 		traceStep(ctx, trace.Retry, addr, "fault retry")
@@ -320,8 +324,8 @@ func (mm *MM) faultMmapLock(ctx *Context, addr uint64, flags Flags) Outcome {
 		if flags&FlagTried == 0 {
 			vf.Flags |= FlagAllowRetry
 		}
-		vf.release = mm.lock.RUnlock
-		res := mm.doFaultPinned(&vf)
+		vf.pin = pinMmapLock
+		res := mm.doFaultPinned(vf)
 		vf.unpin()
 		// Retry means the backing dropped the lock for I/O, or the page
 		// went past EOF under us (truncate): the next attempt finds the
@@ -373,8 +377,8 @@ func (mm *MM) faultPerVMA(ctx *Context, addr uint64, flags Flags) Outcome {
 		return SegvAccErr
 	}
 	vf := mm.newFault(ctx, v, addr, flags|FlagVMALock|FlagAllowRetry)
-	vf.release = v.ReadUnlock
-	res := mm.doFaultPinned(&vf)
+	vf.pin = pinVMALock
+	res := mm.doFaultPinned(vf)
 	vf.unpin()
 	if res&Retry != 0 {
 		c.VMALockRetry.Add(1)

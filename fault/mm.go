@@ -111,4 +111,6 @@ type Context struct {
 	Reader   *rcu.Reader
 	Counters *Counters
 	Trace    *trace.Buffer // nil: tracing off
+
+	vf VMFault // the descriptor of the fault in progress (newFault)
 }

@@ -98,11 +98,20 @@ type VMFault struct {
 	mm  *MM      // the address space being faulted; set by the handler
 	ctx *Context // the faulting CPU; set by the handler
 
-	// release drops what pins VMA (the mmap read lock or the VMA read
-	// lock), for ReleaseForIO; nil when the fault may not release.
-	release  func()
-	released bool // ReleaseForIO released it
+	// pin is what holds VMA in place for a fault that ReleaseForIO may
+	// drop: the mmap read lock or the VMA read lock; pinNone otherwise.
+	pin      pinKind
+	released bool // ReleaseForIO released the pin
 }
+
+// pinKind says what a fault holds to keep its VMA in place.
+type pinKind uint8
+
+const (
+	pinNone     pinKind = iota // a VMA reference, or nothing ReleaseForIO may drop
+	pinMmapLock                // the mmap read lock
+	pinVMALock                 // the VMA's read lock
+)
 
 // ReleaseForIO lets a backing drop the lock the fault holds before it
 // sleeps for I/O — the mmap read lock under PolicyMmapLock, the VMA read
@@ -114,21 +123,26 @@ type VMFault struct {
 // FlagAllowRetry, after a retry (FlagTried), or on the slow path of
 // PolicyRCURefcount, whose VMA reference never holds a writer back.
 func (vf *VMFault) ReleaseForIO() bool {
-	if vf.release == nil || vf.released || vf.Flags&FlagAllowRetry == 0 || vf.Flags&FlagTried != 0 {
+	if vf.pin == pinNone || vf.released || vf.Flags&FlagAllowRetry == 0 || vf.Flags&FlagTried != 0 {
 		return false
 	}
-	vf.released = true
-	vf.release()
+	vf.unpin()
 	vf.ctx.Counters.ReleasedForIO.Add(1)
 	return true
 }
 
-// unpin releases what the handler pinned the VMA with, unless the
-// backing already did.
+// unpin releases what the handler pinned the VMA with, unless that is
+// already done.
 func (vf *VMFault) unpin() {
-	if vf.release != nil && !vf.released {
-		vf.released = true
-		vf.release()
+	if vf.released {
+		return
+	}
+	vf.released = true
+	switch vf.pin {
+	case pinMmapLock:
+		vf.mm.lock.RUnlock()
+	case pinVMALock:
+		vf.VMA.ReadUnlock()
 	}
 }
 
