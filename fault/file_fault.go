@@ -1,6 +1,7 @@
 package fault
 
 import (
+	"runtime"
 	"strconv"
 	"time"
 
@@ -163,7 +164,7 @@ func (in *inode) readPage(pc *pageCache, pgoff uint64) Result {
 		return 0
 	}
 	if in.latency > 0 {
-		time.Sleep(in.latency) // the disk read, with no lock held
+		diskRead(in.latency) // with no lock held
 	}
 	p, err := pc.frames.Alloc()
 	if err != nil {
@@ -190,4 +191,19 @@ func (in *inode) readPage(pc *pageCache, pgoff uint64) Result {
 		return 0 // a zero-filled shmem page is a minor fault (shmem_fault)
 	}
 	return Major
+}
+
+// diskRead takes d, the simulated I/O time. time.Sleep rounds short
+// sleeps up to the runtime's timer granularity (about a millisecond when
+// the process is otherwise idle), so latencies under a millisecond are
+// waited out by yielding until the deadline instead: they cost CPU, but
+// take the time asked for.
+func diskRead(d time.Duration) {
+	if d >= time.Millisecond {
+		time.Sleep(d)
+		return
+	}
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); {
+		runtime.Gosched()
+	}
 }
