@@ -20,7 +20,7 @@ func (mm *MM) anonFault(vf *VMFault) Result {
 	if res := mm.wpReuse(vf); res != 0 {
 		return res
 	}
-	mm.prepareAnon(v)
+	mm.prepareAnon(vf)
 	p, err := mm.Frames.Alloc()
 	if err != nil {
 		return OOM

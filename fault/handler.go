@@ -269,6 +269,12 @@ func (mm *MM) doFault(vf *VMFault) Result {
 	if !ok {
 		return SIGBUS
 	}
+	if vf.Write() && v.Flags&vma.FlagShared == 0 {
+		// mm/memory.c: do_cow_fault() prepares the anon_vma before
+		// __do_fault() asks the backing for the page, so a write fault
+		// that then fails (a page beyond EOF: SIGBUS) still leaves one.
+		mm.prepareAnon(vf)
+	}
 	res := ops.Fault(vf)
 	if res&Major != 0 {
 		vf.ctx.Counters.Pgmajfault.Add(1)

@@ -85,7 +85,7 @@ func (mm *MM) finishFault(vf *VMFault) Result {
 	page, owned := vf.Page, vf.Owned
 	shared := v.Flags&vma.FlagShared != 0
 	if vf.Write() && !shared && !owned {
-		mm.prepareAnon(v)
+		mm.prepareAnon(vf)
 		np, err := mm.Frames.Alloc()
 		if err != nil {
 			mm.Frames.Put(page)

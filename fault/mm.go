@@ -96,12 +96,44 @@ func (mm *MM) WriteUnlock() {
 // is stable only then).
 func (mm *MM) LockSeq() uint64 { return mm.lockSeq.Load() }
 
-// prepareAnon gives v an anon_vma identity before its first private page
-// is installed (mm/rmap.c: anon_vma_prepare).
-func (mm *MM) prepareAnon(v *vma.VMA) {
-	if v.AnonVMA() == 0 {
-		v.PrepareAnon(mm.anonSeq.Add(1))
+// prepareAnon gives vf's VMA an anon_vma identity before its first
+// private page is installed (mm/rmap.c: __anon_vma_prepare), reusing the
+// next or else the previous neighbour's when it is compatible
+// (mm/vma.c: find_mergeable_anon_vma(): "Try next first"), as Linux does:
+// that reuse is what lets two separately faulted VMAs merge later. The
+// neighbours are read from the published tree inside an RCU read-side
+// section (sections nest), so they cannot be freed under us; a race with
+// a writer only changes which identity is picked, never correctness.
+func (mm *MM) prepareAnon(vf *VMFault) {
+	v := vf.VMA
+	if v.AnonVMA() != 0 {
+		return
 	}
+	r := vf.ctx.Reader
+	r.Lock()
+	snap := mm.Tree.Snapshot()
+	id := uint64(0)
+	if n := snap.Find(v.End); n != nil && anonCompatible(v, n) {
+		id = n.AnonVMA()
+	}
+	if id == 0 && v.Start > 0 {
+		if p := snap.Find(v.Start - 1); p != nil && anonCompatible(p, v) {
+			id = p.AnonVMA()
+		}
+	}
+	r.Unlock()
+	if id == 0 {
+		id = mm.anonSeq.Add(1)
+	}
+	v.PrepareAnon(id)
+}
+
+// anonCompatible is mm/vma.c: anon_vma_compatible(a, b): a ends where b
+// starts, same backing, the same flags (vmsim keeps the access bits apart,
+// in Prot, so all of Flags must match) and contiguous page offsets.
+func anonCompatible(a, b *vma.VMA) bool {
+	return a.End == b.Start && a.Backing == b.Backing && a.Flags == b.Flags &&
+		b.Pgoff == a.Pgoff+(b.Start-a.Start)>>pgtable.PageShift
 }
 
 // Context is what one simulated CPU brings to a fault: its RCU reader,

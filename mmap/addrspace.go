@@ -186,7 +186,7 @@ func (as *AddressSpace) Close() error {
 type Mapping struct {
 	Start, End uint64
 	Prot       Prot
-	Shared     bool
+	Shared     bool   // MAP_SHARED (VM_MAYSHARE): the 's' of /proc/pid/maps
 	Offset     uint64 // byte offset in the file (0 for anonymous memory)
 	Name       string // file name, "" for private anonymous memory
 }
@@ -195,7 +195,10 @@ type Mapping struct {
 func (m Mapping) Len() uint64 { return m.End - m.Start }
 
 func mappingOf(v *vma.VMA) Mapping {
-	m := Mapping{Start: v.Start, End: v.End, Prot: Prot(v.Prot), Shared: v.Flags&vma.FlagShared != 0}
+	// Shared is VM_MAYSHARE, the 's' of /proc/pid/maps: a MAP_SHARED
+	// mapping of a read-only file is shared though not VM_SHARED
+	// (fs/proc/task_mmu.c: show_map_vma()).
+	m := Mapping{Start: v.Start, End: v.End, Prot: Prot(v.Prot), Shared: v.Flags&flagMayShare != 0}
 	if v.Backing != nil {
 		m.Name = v.Backing.Name()
 		m.Offset = v.Pgoff << pgtable.PageShift

@@ -38,6 +38,7 @@ type change struct {
 	zapped      []pgtable.PFN // frames to free after the shootdown
 	flush       []span        // ranges to shoot down
 	detachedAny bool          // the change has detached VMAs: it can no longer abort
+	edited      bool          // the change has inserted or removed VMAs
 }
 
 type span struct{ start, end uint64 }
@@ -79,6 +80,7 @@ func (c *change) markRangeLocked(start, end uint64) {
 func (c *change) removeLocked(v *vma.VMA) {
 	c.markLocked(v)
 	c.tx.Remove(v)
+	c.edited = true
 }
 
 // detachLocked detaches every VMA removed so far (Txn.Detach).
@@ -98,6 +100,7 @@ func (c *change) unmapLocked(start, end uint64) []*vma.VMA {
 	if len(removed) == 0 {
 		return nil
 	}
+	c.edited = true
 	c.detachLocked()
 	if c.as.cfg.Quirks.Has(QuirkNonAtomicFixedReplace) {
 		// Linux before 6.12: the munmap half of a MAP_FIXED was visible
@@ -136,6 +139,7 @@ func (c *change) protectLocked(start, end uint64, f func(pgtable.PTE) pgtable.PT
 func (c *change) insertLocked(v *vma.VMA) {
 	c.markLocked(v)
 	c.tx.Insert(v)
+	c.edited = true
 }
 
 // flushLocked shoots down the scheduled ranges and then frees the zapped

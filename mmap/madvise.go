@@ -116,5 +116,12 @@ func (c *change) madviseVMALocked(v *vma.VMA, s, e uint64, advice Advice) error 
 	if flags == v.Flags {
 		return nil
 	}
-	return c.modifyLocked(v, s, e, func(n *vma.VMA) { n.Flags = flags }, nil)
+	_, err := c.modifyLocked(v, s, e, func(n *vma.VMA) { n.Flags = flags }, nil)
+	if err == ENOMEM {
+		// madvise_update_vma(): "madvise() returns EAGAIN if kernel
+		// resources, such as slab, are temporarily unavailable" — and a
+		// split at the map-count limit is reported so.
+		err = EAGAIN
+	}
+	return err
 }

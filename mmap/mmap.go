@@ -17,7 +17,15 @@ const flagAccount vma.Flags = 1 << 16
 // read-only file (which clears VM_SHARED). /proc/pid/maps shows 's' for it.
 const flagMayShare vma.Flags = 1 << 17
 
-const pmdSize = 2 << 20 // PMD_SIZE: one leaf page table maps 2 MiB
+// flagSync is VM_SYNC (MAP_SYNC): anonymous memory accepts and keeps it,
+// hidden from /proc/pid/maps but taking part in merging; a file mapping
+// with it fails (see doMmap).
+const flagSync vma.Flags = 1 << 18
+
+// flagNoHuge is VM_NOHUGEPAGE, which MAP_STACK sets since Linux 6.7
+// (include/linux/mman.h: calc_vm_flag_bits()). vmsim has no huge pages,
+// but the flag still takes part in merging, as in Linux.
+const flagNoHuge vma.Flags = 1 << 19
 
 func pageAlign(n uint64) uint64 { return (n + pgtable.PageMask) &^ pgtable.PageMask }
 
@@ -77,7 +85,7 @@ func (as *AddressSpace) mmapTraced(addr, length uint64, prot Prot, flags Flag, f
 	}
 	got, err := as.doMmap(addr, length, prot, flags, file, offset, tb)
 	if err == nil && flags&MapPopulate != 0 {
-		as.populate(got, pageAlign(length), prot)
+		as.populate(got, pageAlign(length), prot, flags&mapTypeMask == MapPrivate)
 	}
 	traceEnd(tb, "mmap", got, err)
 	return got, err
@@ -149,21 +157,39 @@ func (as *AddressSpace) doMmap(addr, length uint64, prot Prot, flags Flag, file 
 		return 0, EEXIST
 	}
 
+	// include/linux/mman.h: calc_vm_flag_bits(), computed from the flags
+	// as given, before MAP_SHARED drops the ones it does not know.
 	vmFlags := vma.FlagMayWrite
 	if flags&MapGrowsDown != 0 {
 		vmFlags |= vma.FlagGrowsDown
+	}
+	if flags&MapSync != 0 {
+		vmFlags |= flagSync
+	}
+	if flags&MapStack != 0 {
+		vmFlags |= flagNoHuge
 	}
 	if flags&MapNoReserve != 0 {
 		vmFlags |= vma.FlagNoReserve
 	}
 	var backing vma.Backing
 	if file != nil {
+		// mm/mmap.c: file_mmap_ok(): a regular file's offsets end at
+		// MAX_LFS_FILESIZE.
+		const maxLFS = 1<<63 - 1
+		if pgoff > (maxLFS-length)>>pgtable.PageShift {
+			c.abortLocked()
+			return 0, EOVERFLOW
+		}
 		switch flags & mapTypeMask {
 		case MapShared, MapSharedValidate:
 			if flags&mapTypeMask == MapShared {
 				flags &= legacyMapMask
 			}
-			if flags&^legacyMapMask != 0 {
+			// A File behaves like a file of ext4 or xfs, whose
+			// FOP_MMAP_SYNC adds MAP_SYNC to the flags MAP_SHARED_VALIDATE
+			// accepts; the mapping then fails in mmapRegion below.
+			if flags&^(legacyMapMask|MapSync) != 0 {
 				c.abortLocked()
 				return 0, EOPNOTSUPP
 			}
@@ -227,6 +253,18 @@ func (as *AddressSpace) doMmap(addr, length uint64, prot Prot, flags Flag, file 
 		c.abortLocked()
 		return 0, ENOMEM
 	}
+	if file != nil && vmFlags&flagSync != 0 {
+		// mm/vma.c: __mmap_region() → call_mmap_prepare(): the
+		// filesystem refuses VM_SYNC without DAX
+		// (ext4_file_mmap_prepare(): daxdev_mapping_supported()). It
+		// runs after vms_clean_up_area() zapped the old range, and
+		// vms_abort_munmap_vmas() then completes the munmap: a failed
+		// MAP_FIXED|MAP_SYNC leaves a hole where the old mappings were.
+		c.unmapLocked(addr, addr+length)
+		c.finishLocked()
+		as.mm.Table.FreeEmpty(addr, addr+length)
+		return 0, EOPNOTSUPP
+	}
 	nv := as.newVMA(addr, addr+length, prot, vmFlags, pgoff, backing)
 	c.unmapLocked(addr, addr+length)
 	c.flushLocked()
@@ -263,82 +301,20 @@ func splitsOverLimit(tx *vma.Txn, start, end uint64, limit int) bool {
 	return v != nil && v.Start < start && end < v.End && tx.Len() >= limit
 }
 
-// getUnmappedAreaLocked chooses the address of a new mapping, as
-// mm/mmap.c: __get_unmapped_area with x86's arch_get_unmapped_area_topdown
-// (arch/x86/kernel/sys_x86_64.c).
-func (as *AddressSpace) getUnmappedAreaLocked(tx *vma.Txn, file Backing, addr, length uint64, flags Flag) (uint64, Errno) {
-	if length > TaskSize {
-		return 0, ENOMEM
-	}
-	switch {
-	case flags&MapFixed != 0:
-		// No address checking here: the checks below catch it.
-	case file == nil && flags&mapTypeMask == MapPrivate && addr == 0 && length%pmdSize == 0:
-		// Larger anonymous mappings are THP aligned (mm/huge_memory.c:
-		// __thp_get_unmapped_area, used since Linux 6.7 for lengths that
-		// are multiples of PMD_SIZE).
-		padded := length + pmdSize
-		a, errno := as.topDownLocked(tx, 0, padded)
-		if errno != 0 {
-			return 0, errno
-		}
-		if off := (-a) & (pmdSize - 1); off != 0 {
-			a += off
-		} else {
-			a += pmdSize
-		}
-		addr = a
-	default:
-		a, errno := as.topDownLocked(tx, addr, length)
-		if errno != 0 {
-			return 0, errno
-		}
-		addr = a
-	}
-	if addr > TaskSize-length {
-		return 0, ENOMEM
-	}
-	if addr&pgtable.PageMask != 0 {
-		return 0, EINVAL
-	}
-	// security_mmap_addr: mmap_min_addr.
-	if addr < as.cfg.MinAddr {
-		return 0, EPERM
-	}
-	return addr, 0
-}
-
-// topDownLocked honours a free hint or finds the highest gap below
-// MmapBase, falling back to a bottom-up search above TASK_SIZE/3 as
-// arch_get_unmapped_area_topdown does.
-func (as *AddressSpace) topDownLocked(tx *vma.Txn, hint, length uint64) (uint64, Errno) {
-	if hint != 0 {
-		hint &^= pgtable.PageMask
-		if hint <= TaskSize-length && !overlaps(tx, hint, hint+length) {
-			return hint, 0
-		}
-	}
-	if a, ok := tx.UnmappedArea(vma.GapRequest{Length: length, Low: pgtable.PageSize, High: as.cfg.MmapBase, TopDown: true}); ok {
-		return a, 0
-	}
-	legacyBase := pageAlign(TaskSize / 3) // TASK_UNMAPPED_BASE
-	if a, ok := tx.UnmappedArea(vma.GapRequest{Length: length, Low: legacyBase, High: TaskSize}); ok {
-		return a, 0
-	}
-	return 0, ENOMEM
-}
-
 // populate prefaults [addr, addr+length) as MAP_POPULATE does
-// (mm/gup.c: populate_vma_page_range): writes for writable private
-// mappings, reads otherwise; failures are ignored.
-func (as *AddressSpace) populate(addr, length uint64, prot Prot) {
+// (mm/gup.c: populate_vma_page_range): write faults for private writable
+// mappings ("(vm_flags & (VM_WRITE | VM_SHARED)) == VM_WRITE": FOLL_WRITE
+// breaks copy-on-write), read faults otherwise, nothing for PROT_NONE;
+// failures are ignored.
+func (as *AddressSpace) populate(addr, length uint64, prot Prot, private bool) {
 	if prot&(ProtRead|ProtWrite|ProtExec) == 0 {
 		return
 	}
 	t := as.NewThread()
 	defer t.Close()
+	write := private && prot&ProtWrite != 0
 	for a := addr; a < addr+length; a += PageSize {
-		_ = t.Fault(a, prot&ProtWrite != 0)
+		_ = t.Fault(a, write)
 	}
 }
 

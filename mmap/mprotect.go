@@ -28,7 +28,24 @@ func (as *AddressSpace) mprotectTraced(addr, length uint64, prot Prot, tb *trace
 	return err
 }
 
+// PROT_* bits that only mprotect understands
+// (include/uapi/asm-generic/mman-common.h).
+const (
+	protSem       Prot = 0x8        // accepted and ignored (arch_validate_prot)
+	protGrowsDown Prot = 0x01000000 // extend the change down to the start of a MAP_GROWSDOWN VMA
+	protGrowsUp   Prot = 0x02000000 // x86 has no VM_GROWSUP: always EINVAL
+)
+
+// doMprotect mirrors mm/mprotect.c: do_mprotect_pkey(), its checks in
+// their order and its walk: each VMA of the range is changed in turn; a
+// hole, or a VMA that refuses the protection, stops the walk with the
+// VMAs before it already changed.
 func (as *AddressSpace) doMprotect(start, length uint64, prot Prot, tb *trace.Buffer) error {
+	grows := prot & (protGrowsDown | protGrowsUp)
+	prot &^= grows
+	if grows == protGrowsDown|protGrowsUp {
+		return EINVAL // cannot be both
+	}
 	if start&pgtable.PageMask != 0 {
 		return EINVAL
 	}
@@ -40,8 +57,8 @@ func (as *AddressSpace) doMprotect(start, length uint64, prot Prot, tb *trace.Bu
 	if end <= start {
 		return ENOMEM
 	}
-	// arch_validate_prot: PROT_SEM (0x8) is accepted and means nothing.
-	if prot&^(protMask|0x8) != 0 {
+	// arch_validate_prot(): only R, W, X and PROT_SEM.
+	if prot&^(protMask|protSem) != 0 {
 		return EINVAL
 	}
 	prot &= protMask
@@ -53,30 +70,46 @@ func (as *AddressSpace) doMprotect(start, length uint64, prot Prot, tb *trace.Bu
 	}
 	c := as.beginLocked("mprotect", tb)
 	v := c.tx.FindNext(start)
-	if v == nil || v.Start >= end || v.Start > start {
+	if v == nil || v.Start >= end {
 		c.abortLocked()
 		return ENOMEM
 	}
+	if grows&protGrowsDown != 0 {
+		// PROT_GROWSDOWN: the change starts at the VMA's start.
+		start = v.Start
+		if v.Flags&vma.FlagGrowsDown == 0 {
+			c.abortLocked()
+			return EINVAL
+		}
+	} else {
+		if v.Start > start {
+			c.abortLocked()
+			return ENOMEM
+		}
+		if grows&protGrowsUp != 0 {
+			c.abortLocked()
+			return EINVAL
+		}
+	}
 	var err error
-	next := start
+	nstart, tmp := start, v.Start
 	for v != nil && v.Start < end {
-		if v.Start > next {
+		if v.Start != tmp {
 			err = ENOMEM // a hole
 			break
 		}
-		s, e := max(start, v.Start), min(end, v.End)
-		if err = c.mprotectVMALocked(v, s, e, prot); err != nil {
+		tmp = min(v.End, end)
+		var m *vma.VMA
+		if m, err = c.mprotectVMALocked(v, nstart, tmp, prot); err != nil {
 			break
 		}
-		next = e
-		if next >= end {
-			// The last VMA may extend past end: FindNext(end) would
-			// return it again (do_mprotect_pkey: nstart >= end).
-			break
-		}
-		v = c.tx.FindNext(e)
+		// vma_iter_end(): the VMA now covering the range may reach
+		// further, merged with the next one.
+		tmp = m.End
+		nstart = tmp
+		v = c.tx.FindNext(tmp)
 	}
-	if err == nil && next < end {
+	if err == nil && tmp < end {
 		err = ENOMEM
 	}
 	c.finishLocked()
@@ -87,20 +120,27 @@ func (as *AddressSpace) doMprotect(start, length uint64, prot Prot, tb *trace.Bu
 // mprotectVMALocked gives [s, e) of v the protection prot (mm/mprotect.c:
 // mprotect_fixup): split off the parts outside the range, detach v,
 // change its PTEs, and insert the changed part merged with its
-// neighbours.
-func (c *change) mprotectVMALocked(v *vma.VMA, s, e uint64, prot Prot) error {
+// neighbours. It returns the VMA covering the range afterwards.
+func (c *change) mprotectVMALocked(v *vma.VMA, s, e uint64, prot Prot) (*vma.VMA, error) {
 	newProt := vma.Prot(prot)
+	// "newflags >> 4 shift VM_MAY% in place of VM_%": only VM_MAYWRITE
+	// can be missing (a shared mapping of a read-only file).
 	if newProt&vma.ProtWrite != 0 && v.Flags&vma.FlagMayWrite == 0 {
-		return EACCES
+		return nil, EACCES
+	}
+	if newProt == v.Prot {
+		return v, nil // nothing to do, not even a merge
 	}
 	newFlags := v.Flags
-	// VM_ACCOUNT: private memory that becomes writable is committed,
-	// and stays so if it becomes read-only again.
-	if newProt&vma.ProtWrite != 0 && v.Flags&(flagAccount|vma.FlagShared|vma.FlagNoReserve) == 0 && v.Prot&vma.ProtWrite == 0 {
-		newFlags |= flagAccount
-	}
-	if newProt == v.Prot && newFlags == v.Flags {
-		return nil
+	if newProt&vma.ProtWrite != 0 {
+		// Private memory that becomes writable is charged (VM_ACCOUNT),
+		// unless it is already, or is shared or VM_NORESERVE.
+		if v.Flags&(flagAccount|vma.FlagShared|vma.FlagNoReserve) == 0 && v.Prot&vma.ProtWrite == 0 {
+			newFlags |= flagAccount
+		}
+	} else if v.Flags&flagAccount != 0 && v.Flags&(vma.FlagAnonymous|vma.FlagShared) == vma.FlagAnonymous && v.AnonVMA() == 0 {
+		// Anonymous memory never faulted is uncharged again.
+		newFlags &^= flagAccount
 	}
 	return c.modifyLocked(v, s, e, func(n *vma.VMA) { n.Prot, n.Flags = newProt, newFlags }, func() {
 		downgrade := v.Prot&^newProt != 0
@@ -111,10 +151,11 @@ func (c *change) mprotectVMALocked(v *vma.VMA, s, e uint64, prot Prot) error {
 
 // modifyLocked replaces [s, e) of v by a copy changed by edit, splitting
 // off the parts of v outside the range and merging the result with its
-// neighbours (mm/vma.c: vma_modify). ptes, if not nil, changes the PTEs of
-// the range once v is detached. At the map-count limit a needed split
+// neighbours (mm/vma.c: vma_modify), and returns the VMA covering the
+// range afterwards. ptes, if not nil, changes the PTEs of the range once
+// v is detached. At the map-count limit a needed split
 // fails with ENOMEM; like Linux, a split already made stays.
-func (c *change) modifyLocked(v *vma.VMA, s, e uint64, edit func(*vma.VMA), ptes func()) error {
+func (c *change) modifyLocked(v *vma.VMA, s, e uint64, edit func(*vma.VMA), ptes func()) (*vma.VMA, error) {
 	n := v.Slice(s, e)
 	edit(n)
 	limit := c.as.cfg.MaxMapCount
@@ -122,7 +163,7 @@ func (c *change) modifyLocked(v *vma.VMA, s, e uint64, edit func(*vma.VMA), ptes
 	mergesRight := e == v.End && c.mergesAfter(n)
 	if s > v.Start && !mergesRight && c.tx.Len() >= limit {
 		n.Discard()
-		return ENOMEM
+		return nil, ENOMEM
 	}
 	if e < v.End && !mergesLeft && c.tx.Len()+btoi(s > v.Start) >= limit {
 		if s > v.Start {
@@ -134,7 +175,7 @@ func (c *change) modifyLocked(v *vma.VMA, s, e uint64, edit func(*vma.VMA), ptes
 			c.insertLocked(v.Slice(s, v.End))
 		}
 		n.Discard()
-		return ENOMEM
+		return nil, ENOMEM
 	}
 	c.markLocked(v)
 	c.tx.Unmap(s, e)
@@ -142,8 +183,7 @@ func (c *change) modifyLocked(v *vma.VMA, s, e uint64, edit func(*vma.VMA), ptes
 	if ptes != nil {
 		ptes()
 	}
-	c.insertMergedLocked(n)
-	return nil
+	return c.insertMergedLocked(n), nil
 }
 
 func btoi(b bool) int {

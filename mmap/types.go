@@ -72,11 +72,22 @@ const (
 
 const mapTypeMask = 0x0f // MAP_TYPE
 
-// legacyMapMask is LEGACY_MAP_MASK: the flags MAP_SHARED_VALIDATE accepts
-// besides MAP_SYNC (which needs a DAX file) (mm/mmap.c: do_mmap).
+// legacyMapMask is include/linux/mman.h: LEGACY_MAP_MASK: the flags
+// MAP_SHARED_VALIDATE accepts besides those the file's filesystem adds
+// (MAP_SYNC) (mm/mmap.c: do_mmap). MAP_32BIT, MAP_ABOVE4G and the
+// MAP_HUGE_* size bits are in it too, so MAP_SHARED_VALIDATE accepts them.
 const legacyMapMask = MapShared | MapPrivate | MapFixed | MapAnonymous | MapDenyWrite |
 	MapExecutable | MapUninitialized | MapGrowsDown | MapLocked | MapNoReserve | MapPopulate |
-	MapNonBlock | MapStack | MapHugeTLB
+	MapNonBlock | MapStack | MapHugeTLB | map32Bit | mapAbove4G | mapHuge2MB | mapHuge1GB
+
+// Flags of LEGACY_MAP_MASK that vmsim accepts without giving them a
+// meaning: MAP_32BIT, MAP_ABOVE4G, MAP_HUGE_2MB and MAP_HUGE_1GB.
+const (
+	map32Bit   Flag = 0x40
+	mapAbove4G Flag = 0x80
+	mapHuge2MB Flag = 21 << 26
+	mapHuge1GB Flag = 30 << 26
+)
 
 // MapUninitialized is MAP_UNINITIALIZED, accepted and ignored as on
 // kernels without CONFIG_MMAP_ALLOW_UNINITIALIZED.

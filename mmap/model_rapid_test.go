@@ -1,0 +1,113 @@
+package mmap_test
+
+import (
+	"math/bits"
+	"testing"
+
+	"pgregory.net/rapid"
+
+	"github.com/vmsim/vmsim/mmap"
+)
+
+// rapidSource draws the generator's choices from rapid, so that a failing
+// sequence shrinks to a short one.
+type rapidSource struct{ t *rapid.T }
+
+func (s rapidSource) intn(n int, label string) int {
+	if n <= 1 {
+		return 0
+	}
+	// rapid's integer generators favour small values, which would make
+	// the first choice of every switch dominate; unbiased bits (Bool is
+	// one fair bit) taken modulo n spread the choices evenly and still
+	// shrink towards 0.
+	v := 0
+	for range bits.Len(uint(n-1)) + 3 {
+		v <<= 1
+		if rapid.Bool().Draw(s.t, label) {
+			v |= 1
+		}
+	}
+	return v % n
+}
+
+// rapidArena is where the rapid test aims: 64 pages at 1 GiB, with
+// mmap_min_addr two pages above its base (so MAP_FIXED there is EPERM and
+// hints there are raised) and mmap_base 48 pages up, so that top-down
+// placement lands among the calls' own mappings.
+const (
+	rapidBase  uint64 = 1 << 30
+	rapidPages        = 64
+)
+
+var diffPolicies = []mmap.Policy{mmap.PolicyRCURefcount, mmap.PolicyMmapLock, mmap.PolicyPerVMALock}
+
+// TestModelRapid is a rapid state machine: random sequences of mmap
+// (fixed, fixed-noreplace, hinted and hint-less; private and shared
+// anonymous memory and files opened read-write and read-only), munmap,
+// mprotect, mremap (in place, MAYMOVE, FIXED, DONTUNMAP, duplication),
+// madvise (including DONTNEED, FREE, RANDOM, SEQUENTIAL and invalid
+// advice), loads and stores, run on an AddressSpace and on the reference
+// model (internal/model, itself checked against Linux 6.18), for each
+// policy. After every call the result, errno, layout, hidden VMA state,
+// sampled contents and Check must agree. Some runs use a small
+// MaxMapCount, so that the map-count ENOMEM paths run.
+func TestModelRapid(t *testing.T) {
+	for _, pol := range diffPolicies {
+		t.Run(pol.String(), func(t *testing.T) {
+			var total simModel
+			rapid.Check(t, func(rt *rapid.T) {
+				p := runRapidSequence(rt, pol)
+				total.calls += p.calls
+				for k := range numOpKinds {
+					total.ok[k] += p.ok[k]
+					total.failed[k] += p.failed[k]
+				}
+			})
+			t.Logf("%d calls compared with the model: %s", total.calls, total.counts())
+		})
+	}
+}
+
+func runRapidSequence(rt *rapid.T, pol mmap.Policy) *simModel {
+	src := rapidSource{rt}
+	cfg := diffConfig{
+		policy:   pol,
+		mmapBase: rapidBase + 48*pg,
+		minAddr:  rapidBase + 2*pg,
+	}
+	if src.intn(3, "small map count") == 0 {
+		cfg.maxMapCount = 4 + src.intn(12, "max map count")
+	}
+	p, err := newSimModel(cfg)
+	if err != nil {
+		rt.Fatal(err)
+	}
+	defer p.close()
+	g := genCfg{base: rapidBase, pages: rapidPages, below: 2, wild: true, files: len(p.files), vmas: p.as.Mappings}
+	n := 20 + src.intn(80, "calls")
+	for range n {
+		o := g.gen(src)
+		if err := p.do(o); err == errGuardPlacement {
+			return p // a known difference of the model: see linuxPlacement
+		} else if err != nil {
+			rt.Fatalf("%s: %v\n%s", o, err, p.report())
+		}
+		if err := p.compare(); err != nil {
+			rt.Fatalf("%s: %v\n%s", o, err, p.report())
+		}
+		for range 3 {
+			a := g.page(src) + pageOffsets[src.intn(len(pageOffsets), "sample offset")]
+			if err := p.load(a); err != nil {
+				rt.Fatalf("after %s: sample: %v\n%s", o, err, p.report())
+			}
+		}
+	}
+	// Finally every page of the arena.
+	for a := rapidBase - 2*pg; a < rapidBase+rapidPages*pg; a += pg {
+		if err := p.load(a + 100); err != nil {
+			rt.Fatalf("final scan: %v\n%s", err, p.report())
+		}
+	}
+	return p
+}
