@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/vmsim/vmsim/internal/model"
 	"github.com/vmsim/vmsim/mmap"
@@ -130,11 +129,7 @@ func growsInto(vs []model.VMA, addr uint64) bool {
 // difference, or nil.
 func (p *simModel) do(o op) error {
 	p.lastErr = nil
-	t0 := time.Now()
 	err := p.do1(o)
-	if d := time.Since(t0); d > time.Second {
-		fmt.Printf("SLOW %v: %s\n%s", d, o, p.report())
-	}
 	if p.lastErr == nil {
 		p.ok[o.kind]++
 	} else {
@@ -329,12 +324,6 @@ func (p *simModel) compare() error {
 	if err := p.compareHidden(vs); err != nil {
 		return err
 	}
-	t0 := time.Now()
-	defer func() {
-		if d := time.Since(t0); d > time.Second {
-			fmt.Printf("SLOW CHECK %v\n%s", d, p.report())
-		}
-	}()
 	if err := p.as.Check(); err != nil {
 		return fmt.Errorf("Check: %w", err)
 	}

@@ -115,16 +115,10 @@ func (g genCfg) addr(s source) uint64 {
 // mapped returns the start, or a page inside, of an existing mapping in
 // the arena.
 func (g genCfg) mapped(s source) (uint64, bool) {
-	var in []mmap.Mapping
-	for _, m := range g.vmas() {
-		if m.End > g.base-uint64(g.below)*pg && m.Start < g.base+uint64(g.pages)*pg {
-			in = append(in, m)
-		}
-	}
-	if len(in) == 0 {
+	m, ok := g.pick(s)
+	if !ok {
 		return 0, false
 	}
-	m := in[s.intn(len(in), "mapping")]
 	if rare(s, 2, "inside") {
 		return m.Start + uint64(s.intn(int(m.Len()/pg), "page inside"))*pg, true
 	}
@@ -227,7 +221,8 @@ func (g genCfg) genMmap(s source) op {
 }
 
 func (g genCfg) genMremap(s source) op {
-	o := op{kind: opMremap, addr: g.addr(s), length: g.length(s), newLen: g.length(s)}
+	o := op{kind: opMremap, newLen: g.length(s)}
+	o.addr, o.length = g.addrLen(s)
 	switch s.intn(10, "mremap kind") {
 	case 0, 1: // resize in place only
 	case 2, 3: // may move
@@ -268,7 +263,8 @@ func (g genCfg) gen(s source) op {
 	case r < 26:
 		return g.genMmap(s)
 	case r < 36:
-		o := op{kind: opMunmap, addr: g.addr(s), length: g.length(s)}
+		o := op{kind: opMunmap}
+		o.addr, o.length = g.addrLen(s)
 		if o.addr == 0 && o.length >= 1<<40 {
 			// A valid munmap of most of the address space: the model
 			// forgets private pages one page at a time over the whole
@@ -279,7 +275,8 @@ func (g genCfg) gen(s source) op {
 		}
 		return o
 	case r < 50:
-		o := op{kind: opMprotect, addr: g.addr(s), length: g.length(s), prot: genProt(s)}
+		o := op{kind: opMprotect, prot: genProt(s)}
+		o.addr, o.length = g.addrLen(s)
 		switch s.intn(40, "odd mprotect prot") {
 		case 39:
 			o.prot |= model.ProtGrowsDown
@@ -294,10 +291,52 @@ func (g genCfg) gen(s source) op {
 	case r < 64:
 		return g.genMremap(s)
 	case r < 74:
-		return op{kind: opMadvise, addr: g.addr(s), length: g.length(s), advice: advices[s.intn(len(advices), "advice")]}
+		o := op{kind: opMadvise, advice: advices[s.intn(len(advices), "advice")]}
+		o.addr, o.length = g.addrLen(s)
+		return o
 	case r < 87:
-		return op{kind: opStore, addr: g.page(s) + pageOffsets[s.intn(len(pageOffsets), "offset")], val: byte(1 + s.intn(255, "val"))}
+		return op{kind: opStore, addr: g.accessPage(s) + pageOffsets[s.intn(len(pageOffsets), "offset")], val: byte(1 + s.intn(255, "val"))}
 	default:
-		return op{kind: opLoad, addr: g.page(s) + pageOffsets[s.intn(len(pageOffsets), "offset")]}
+		return op{kind: opLoad, addr: g.accessPage(s) + pageOffsets[s.intn(len(pageOffsets), "offset")]}
 	}
+}
+
+// addrLen returns the range of a call: often a page-aligned subrange of
+// one mapping (so that the call succeeds and splits or merges), else an
+// address and a length chosen independently.
+func (g genCfg) addrLen(s source) (uint64, uint64) {
+	if g.vmas != nil && rare(s, 2, "within") {
+		if m, ok := g.pick(s); ok {
+			n := int(m.Len() / pg)
+			first := s.intn(n, "first page")
+			count := 1 + s.intn(n-first, "pages")
+			return m.Start + uint64(first)*pg, uint64(count) * pg
+		}
+	}
+	return g.addr(s), g.length(s)
+}
+
+// pick returns one of the mappings that overlap the arena.
+func (g genCfg) pick(s source) (mmap.Mapping, bool) {
+	var in []mmap.Mapping
+	for _, m := range g.vmas() {
+		if m.End > g.base-uint64(g.below)*pg && m.Start < g.base+uint64(g.pages)*pg {
+			in = append(in, m)
+		}
+	}
+	if len(in) == 0 {
+		return mmap.Mapping{}, false
+	}
+	return in[s.intn(len(in), "mapping")], true
+}
+
+// accessPage returns a page for a load or a store: mostly one inside a
+// mapping, sometimes any page of the arena.
+func (g genCfg) accessPage(s source) uint64 {
+	if g.vmas != nil && !rare(s, 3, "anywhere") {
+		if m, ok := g.pick(s); ok {
+			return m.Start + uint64(s.intn(int(min(m.Len()/pg, 64)), "page inside"))*pg
+		}
+	}
+	return g.page(s)
 }
