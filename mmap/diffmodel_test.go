@@ -203,6 +203,8 @@ func (p *simModel) do1(o op) error {
 		var b [1]byte
 		p.lastErr = p.th.Read(o.addr, b[:])
 		return p.load(o.addr)
+	case opFault:
+		return p.fault(o.addr, o.flags&1 != 0)
 	}
 	return nil
 }
@@ -236,6 +238,40 @@ func resultDiff(sr uint64, serr error, mr uint64, merr model.Errno) error {
 func errnoDiff(serr error, merr model.Errno) error {
 	if !sameErrno(serr, merr) {
 		return fmt.Errorf("errno: simulator %s, model %s", errName(serr), merr.Name())
+	}
+	return nil
+}
+
+// fault compares Thread.Fault with the model's Touch. Touch reports
+// nothing, so the signal expected is what the model's Load (read) or
+// Store (write, on a copy of the model) would raise. A write fault on a
+// private file mapping copies the page (do_cow_fault()); Touch records
+// only the anon_vma, so the copy is made in the model by storing the
+// page's own byte back, as populateCOW does.
+func (p *simModel) fault(a uint64, write bool) error {
+	if growsInto(p.m.VMAs(), a) {
+		p.hist[len(p.hist)-1] += " (skipped: stack growth)"
+		return nil
+	}
+	var want model.Errno
+	if write {
+		want = p.m.Clone().Store(a, 0)
+	} else {
+		_, want = p.peek(a)
+	}
+	serr := p.th.Fault(a, write)
+	p.lastErr = serr
+	p.m.Touch(a, write)
+	if se := accessErrno(serr); se != want {
+		return fmt.Errorf("fault %#x write=%v: simulator %v, model %s", a, write, serr, want.Name())
+	}
+	if write && want == 0 {
+		for _, v := range p.m.VMAs() {
+			if v.Start <= a && a < v.End && v.File != nil && !v.VMShared() {
+				b, _ := p.peek(a)
+				p.m.Store(a, b)
+			}
+		}
 	}
 	return nil
 }

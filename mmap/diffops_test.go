@@ -23,10 +23,11 @@ const (
 	opMadvise
 	opStore
 	opLoad
+	opFault // Thread.Fault, mirrored by the model's Touch; flags 1 = write
 	numOpKinds
 )
 
-var opNames = [...]string{"mmap", "munmap", "mprotect", "mremap", "madvise", "store", "load"}
+var opNames = [...]string{"mmap", "munmap", "mprotect", "mremap", "madvise", "store", "load", "fault"}
 
 // op is one call. Fields unused by a kind are zero.
 type op struct {
@@ -59,6 +60,8 @@ func (o op) String() string {
 		return fmt.Sprintf("store(%#x, %d)", o.addr, o.val)
 	case opLoad:
 		return fmt.Sprintf("load(%#x)", o.addr)
+	case opFault:
+		return fmt.Sprintf("fault(%#x, write=%v)", o.addr, o.flags&1 != 0)
 	}
 	return "op?"
 }
@@ -294,8 +297,10 @@ func (g genCfg) gen(s source) op {
 		o := op{kind: opMadvise, advice: advices[s.intn(len(advices), "advice")]}
 		o.addr, o.length = g.addrLen(s)
 		return o
-	case r < 87:
+	case r < 84:
 		return op{kind: opStore, addr: g.accessPage(s) + pageOffsets[s.intn(len(pageOffsets), "offset")], val: byte(1 + s.intn(255, "val"))}
+	case r < 89:
+		return op{kind: opFault, addr: g.accessPage(s) + pageOffsets[s.intn(len(pageOffsets), "offset")], flags: uint32(s.intn(2, "write"))}
 	default:
 		return op{kind: opLoad, addr: g.accessPage(s) + pageOffsets[s.intn(len(pageOffsets), "offset")]}
 	}
