@@ -220,21 +220,28 @@ func (mm *MM) tryRCU(ctx *Context, addr uint64, flags Flags) (out Outcome, done 
 // reference: anonymous memory, or the backing's MapPages. It returns
 // NoPage when done and Retry when the slow path is needed.
 func (mm *MM) mapFast(vf *VMFault) Result {
-	v := vf.VMA
-	if v.Backing == nil {
-		return mm.anonFault(vf)
+	if res := mm.anonOrReuse(vf); res != 0 {
+		return res
 	}
-	if vf.Write() {
-		if res := mm.wpReuse(vf); res != 0 {
-			return res
-		}
-	}
-	pm, ok := v.Backing.(PageMapper)
+	pm, ok := vf.VMA.Backing.(PageMapper)
 	if !ok {
 		return Retry
 	}
 	start, end := mm.faultAround(vf)
 	return pm.MapPages(vf, start, end)
+}
+
+// anonOrReuse handles what needs no backing call, on either path: private
+// anonymous memory, and a write to a page this mapping already owns. It
+// returns 0 when the backing must be asked.
+func (mm *MM) anonOrReuse(vf *VMFault) Result {
+	if vf.VMA.Backing == nil {
+		return mm.anonFault(vf)
+	}
+	if vf.Write() {
+		return mm.wpReuse(vf)
+	}
+	return 0
 }
 
 // faultAround returns the page-offset window [start, end) that MapPages
@@ -256,20 +263,14 @@ func (mm *MM) faultAround(vf *VMFault) (start, end uint64) {
 // Fault followed by finishFault. Linux: do_fault / do_read_fault /
 // do_cow_fault / do_shared_fault.
 func (mm *MM) doFault(vf *VMFault) Result {
-	v := vf.VMA
-	if v.Backing == nil {
-		return mm.anonFault(vf)
+	if res := mm.anonOrReuse(vf); res != 0 {
+		return res
 	}
-	if vf.Write() {
-		if res := mm.wpReuse(vf); res != 0 {
-			return res
-		}
-	}
-	ops, ok := v.Backing.(Ops)
+	ops, ok := vf.VMA.Backing.(Ops)
 	if !ok {
 		return SIGBUS
 	}
-	if vf.Write() && v.Flags&vma.FlagShared == 0 {
+	if vf.Write() && vf.VMA.Flags&vma.FlagShared == 0 {
 		// mm/memory.c: do_cow_fault() prepares the anon_vma before
 		// __do_fault() asks the backing for the page, so a write fault
 		// that then fails (a page beyond EOF: SIGBUS) still leaves one.

@@ -223,7 +223,7 @@ func benchThroughputKernel(b *testing.B, churn bool) {
 // the same.
 func BenchmarkFaultLatency(b *testing.B) {
 	for _, p := range benchPolicies {
-		b.Run(p.String(), func(b *testing.B) { benchLatencySim(b, p) })
+		b.Run(p.String(), func(b *testing.B) { benchLatencySim(b, p, 0) })
 	}
 	b.Run("kernel", benchLatencyKernel)
 }
@@ -258,7 +258,11 @@ func benchReportLatencies(b *testing.B, lat []time.Duration, cycles int64) {
 	benchRate(b, cycles, "writer-cycles/s")
 }
 
-func benchLatencySim(b *testing.B, p mmap.Policy) {
+// benchLatencySim times first-touch read faults against the big-munmap
+// writer. With pace 0 each fault is timed from when the thread starts it;
+// with pace > 0 one fault falls due every pace and is timed from then
+// (see BenchmarkFaultLatencyPaced).
+func benchLatencySim(b *testing.B, p mmap.Policy, pace time.Duration) {
 	as := benchNewAS(b, mmap.Config{Policy: p})
 	t := as.NewThread()
 	defer t.Close()
@@ -276,9 +280,17 @@ func benchLatencySim(b *testing.B, p mmap.Policy) {
 		return as.Munmap(a, benchBigUnmap)
 	})
 	b.ResetTimer()
+	start := time.Now()
 	var sum uint64
 	for i := range b.N {
 		t0 := time.Now()
+		if pace > 0 {
+			t0 = start.Add(time.Duration(i) * pace)
+			for time.Now().Before(t0) {
+				// Idle until the fault is due, as a program between
+				// page touches would be.
+			}
+		}
 		v, err := t.ReadUint64(base + uint64(i)*mmap.PageSize)
 		lat[i] = time.Since(t0)
 		if err != nil {

@@ -41,3 +41,13 @@ func TestSmokeAnon(t *testing.T) {
 		require.Zero(t, as.Stats().FramesInUse)
 	})
 }
+
+func TestParsePolicy(t *testing.T) {
+	for _, p := range []mmap.Policy{mmap.PolicyRCURefcount, mmap.PolicyMmapLock, mmap.PolicyPerVMALock} {
+		got, err := mmap.ParsePolicy(p.String())
+		require.NoError(t, err)
+		require.Equal(t, p, got)
+	}
+	_, err := mmap.ParsePolicy("big-kernel-lock")
+	require.Error(t, err)
+}

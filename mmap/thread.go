@@ -125,8 +125,7 @@ func (t *Thread) translate(addr uint64, write bool) *tlbEntry {
 		return nil
 	}
 	p := pte.PFN()
-	t.tlb.fill(vpn, t.as.frames.Slot(p), p, pte&pgtable.PTEWrite != 0)
-	return t.tlb.lookup(vpn)
+	return t.tlb.fill(vpn, t.as.frames.Slot(p), p, pte&pgtable.PTEWrite != 0)
 }
 
 // countHit counts a TLB hit locally, publishing every 64 so that the hot

@@ -35,8 +35,10 @@ func (t *tlb) lookup(vpn uint64) *tlbEntry {
 	return e
 }
 
-func (t *tlb) fill(vpn uint64, slot *pgtable.Slot, pfn pgtable.PFN, write bool) {
-	t.entries[vpn&t.mask] = tlbEntry{vpn: vpn + 1, slot: slot, pfn: pfn, write: write}
+func (t *tlb) fill(vpn uint64, slot *pgtable.Slot, pfn pgtable.PFN, write bool) *tlbEntry {
+	e := &t.entries[vpn&t.mask]
+	*e = tlbEntry{vpn: vpn + 1, slot: slot, pfn: pfn, write: write}
+	return e
 }
 
 func (t *tlb) flushRange(start, end uint64) {
