@@ -14,13 +14,16 @@ import "fmt"
 // working state is what the gap index is checked against).
 func (t *Tree) CheckLocked() error {
 	snap := t.Snapshot()
+	if err := snap.view.check(); err != nil {
+		return fmt.Errorf("vma: snapshot: %w", err)
+	}
 	// Once the open Txn has detached, the snapshot shows detached VMAs
 	// until it publishes.
 	attached := t.txn == nil || !t.txn.pendingDetach
 	if err := checkLayout("snapshot", snap.vmas(), attached); err != nil {
 		return err
 	}
-	cur := view{t.master}
+	cur := t.master
 	if t.txn != nil {
 		cur = t.txn.view
 	} else {
@@ -33,6 +36,9 @@ func (t *Tree) CheckLocked() error {
 				return fmt.Errorf("vma: published VMA %v differs from writer's %v", pub[i], mine[i])
 			}
 		}
+	}
+	if err := cur.check(); err != nil {
+		return fmt.Errorf("vma: writer's tree: %w", err)
 	}
 	vmas := cur.vmas()
 	if err := checkLayout("writer's tree", vmas, false); err != nil {
@@ -67,6 +73,17 @@ func (t *Tree) CheckLocked() error {
 		err = fmt.Errorf("vma: gap index has %d gaps, layout has %d", i, len(want))
 	}
 	return err
+}
+
+// check verifies the B+tree's structure and its count.
+func (s view) check() error {
+	if _, err := s.root.check(true); err != nil {
+		return err
+	}
+	if got := len(s.vmas()); got != s.n {
+		return fmt.Errorf("tree counts %d VMAs and holds %d", s.n, got)
+	}
+	return nil
 }
 
 // checkLayout checks that vmas are live, page-aligned, sorted and

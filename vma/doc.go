@@ -17,12 +17,15 @@
 //
 //   - A VMA never changes once published. mprotect, a split, a merge build
 //     new VMA objects; the old ones are detached and freed later.
-//   - The Tree is a copy-on-write B-tree (github.com/google/btree). A writer
-//     opens a Txn, edits a private clone (Clone is O(1); an edit copies
-//     only the nodes on its path), and publishes it with one atomic pointer
-//     store. A reader's Snapshot is one atomic load and never changes, so a
-//     MAP_FIXED replace (Unmap + Insert in one Txn) is seen whole or not at
-//     all. Txn.Publish in the middle shows what Linux did before 6.12.
+//   - The Tree is a persistent B+tree of VMAs keyed by start (node.go),
+//     built like Linux's maple tree in RCU mode: a writer opens a Txn,
+//     copies each node on the path of its edits the first time it changes
+//     it after a publish (and edits its own copies in place after that),
+//     and publishes the new root with one atomic pointer store. A reader's
+//     Snapshot is one atomic load and never changes, so a MAP_FIXED
+//     replace (Unmap + Insert in one Txn) is seen whole or not at all.
+//     Txn.Publish in the middle shows what Linux did before 6.12. The
+//     tests check the tree against github.com/google/btree.
 //   - Each VMA has a reference count shaped like vm_refcnt: 0 detached,
 //     1 attached, 1+n with n users, a writer bit. TryGet is Wilcox's
 //     slow-path reference; TryReadLock, ReadUnlock and WriteLock are the

@@ -1,28 +1,6 @@
 package vma
 
-import (
-	"sync/atomic"
-
-	"github.com/google/btree"
-)
-
-// btreeDegree is the B-tree degree: nodes hold 15..31 items (24 bytes
-// each), so 65,530 VMAs fit in four levels, and a publish copies one node
-// of at most 744 bytes per level. Degree 32 measured no faster for
-// lookups (they are bound by cache misses, not by depth) and doubles the
-// bytes a publish copies.
-const btreeDegree = 16
-
-// item is what the B-tree holds: the VMA with its Start and End copied
-// beside it (they are immutable), so that a lookup compares keys and
-// rejects a miss without loading any VMA, and so that a lookup's pivot is
-// a plain value (item{start: addr}) that does not escape to the heap.
-type item struct {
-	start, end uint64
-	v          *VMA
-}
-
-func lessItem(a, b item) bool { return a.start < b.start }
+import "sync/atomic"
 
 // Tree is the RCU-published tree of VMAs of one address space (Linux's
 // maple tree mm_mt): an ordered set of non-overlapping VMAs keyed by
@@ -39,9 +17,12 @@ type Tree struct {
 	// cur is the published snapshot; atomic (readers load it, the writer
 	// stores it).
 	cur atomic.Pointer[Snapshot]
-	// master is the tree as of the last Commit; protected by the writer
-	// lock. It is never published itself: a publish stores a Clone.
-	master *btree.BTreeG[item]
+	// master is the tree as of the last Commit, the state an Abort
+	// returns to; protected by the writer lock.
+	master view
+	// w decides which nodes the writer may change in place; protected
+	// by the writer lock.
+	w writer
 	// gaps indexes the free ranges of master (of the open Txn, while
 	// one is open); protected by the writer lock.
 	gaps *gapTree
@@ -55,10 +36,11 @@ type Tree struct {
 // (Version 0) and the whole space [0, AddrLimit) free.
 func NewTree() *Tree {
 	t := &Tree{
-		master: btree.NewG(btreeDegree, lessItem),
+		master: view{root: &node{leaf: true}},
 		gaps:   newGapTree(),
 	}
-	t.cur.Store(&Snapshot{view: view{t.master.Clone()}})
+	t.w.seal()
+	t.cur.Store(&Snapshot{view: t.master})
 	return t
 }
 
@@ -82,52 +64,39 @@ type Snapshot struct {
 func (s *Snapshot) Version() uint64 { return s.version }
 
 // view holds the read operations shared by Snapshot (a published,
-// immutable B-tree) and Txn (the writer's working B-tree).
+// immutable tree) and Txn (the writer's working tree).
 type view struct {
-	bt *btree.BTreeG[item]
+	root *node // never nil; an empty tree is an empty leaf
+	n    int   // number of VMAs
 }
 
-// find is Find: the item with the greatest start <= addr, if it covers
-// addr. Only a hit loads the VMA (to check it is not freed).
+// find is Find: the VMA with the greatest Start <= addr, if it covers
+// addr.
 func (s view) find(addr uint64) *VMA {
-	var found item
-	s.bt.DescendLessOrEqual(item{start: addr}, func(it item) bool {
-		found = it
-		return false
-	})
-	if addr < found.end {
-		found.v.checkLive()
-		return found.v
+	if v := s.floor(addr); v != nil && addr < v.End {
+		return v
 	}
 	return nil
 }
 
 // floor returns the VMA with the greatest Start <= addr, or nil.
 func (s view) floor(addr uint64) *VMA {
-	var found *VMA
-	s.bt.DescendLessOrEqual(item{start: addr}, func(it item) bool {
-		found = it.v
-		return false
-	})
-	if found != nil {
-		found.checkLive()
+	v := s.root.floor(addr)
+	if v != nil {
+		v.checkLive()
 	}
-	return found
+	return v
 }
 
 func (s view) findNext(addr uint64) *VMA {
 	if v := s.find(addr); v != nil {
 		return v
 	}
-	var found *VMA
-	s.bt.AscendGreaterOrEqual(item{start: addr}, func(it item) bool {
-		found = it.v
-		return false
-	})
-	if found != nil {
-		found.checkLive()
+	v := s.root.ceil(addr)
+	if v != nil {
+		v.checkLive()
 	}
-	return found
+	return v
 }
 
 func (s view) prev(addr uint64) *VMA {
@@ -146,19 +115,14 @@ func (s view) ascend(start, end uint64, fn func(*VMA) bool) {
 			return
 		}
 	}
-	s.bt.AscendRange(item{start: start}, item{start: end}, func(it item) bool {
-		it.v.checkLive()
-		return fn(it.v)
+	s.root.ascend(start, end, func(v *VMA) bool {
+		v.checkLive()
+		return fn(v)
 	})
 }
 
 func (s view) vmas() []*VMA {
-	out := make([]*VMA, 0, s.bt.Len())
-	s.bt.Ascend(func(it item) bool {
-		out = append(out, it.v)
-		return true
-	})
-	return out
+	return s.root.appendAll(make([]*VMA, 0, s.n))
 }
 
 // Find returns the VMA containing addr, or nil (Linux vma_lookup). Safe
@@ -180,7 +144,7 @@ func (s *Snapshot) Ascend(start, end uint64, fn func(*VMA) bool) { s.ascend(star
 
 // Len returns the number of VMAs (Linux mm->map_count). Safe for concurrent
 // use.
-func (s *Snapshot) Len() int { return s.bt.Len() }
+func (s *Snapshot) Len() int { return s.n }
 
 // VMAs returns all VMAs in address order, in a new slice. Safe for
 // concurrent use.

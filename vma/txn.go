@@ -41,7 +41,7 @@ func (t *Tree) Begin() *Txn {
 	if t.txn != nil {
 		panic("vma: Begin while a Txn is open")
 	}
-	tx := &Txn{view: view{t.master.Clone()}, t: t}
+	tx := &Txn{view: t.master, t: t}
 	t.gaps.beginLog()
 	t.txn = tx
 	return tx
@@ -73,7 +73,7 @@ func (tx *Txn) Ascend(start, end uint64, fn func(*VMA) bool) {
 }
 
 // Len returns the number of VMAs in the Txn's current state.
-func (tx *Txn) Len() int { tx.checkOpen(); return tx.bt.Len() }
+func (tx *Txn) Len() int { tx.checkOpen(); return tx.n }
 
 // VMAs returns all VMAs of the Txn's current state in address order.
 func (tx *Txn) VMAs() []*VMA { tx.checkOpen(); return tx.vmas() }
@@ -92,9 +92,8 @@ func (tx *Txn) Insert(v *VMA) {
 	if !tx.t.gaps.occupy(v.Start, v.End) {
 		panic(fmt.Sprintf("vma: Insert of %v over a mapped range", v))
 	}
-	if _, replaced := tx.bt.ReplaceOrInsert(item{start: v.Start, end: v.End, v: v}); replaced {
-		panic("vma: B-tree and gap index disagree") // unreachable: the gap was free
-	}
+	tx.root = tx.t.w.insertRoot(tx.root, v.Start, v)
+	tx.n++
 	v.state = stateInserted
 	tx.inserted = append(tx.inserted, v)
 }
@@ -105,10 +104,11 @@ func (tx *Txn) Insert(v *VMA) {
 func (tx *Txn) Remove(v *VMA) {
 	tx.checkOpen()
 	v.checkLive()
-	if got, ok := tx.bt.Get(item{start: v.Start}); !ok || got.v != v {
+	if tx.root.floor(v.Start) != v {
 		panic(fmt.Sprintf("vma: Remove of %v, which is not in the Txn", v))
 	}
-	tx.bt.Delete(item{start: v.Start})
+	tx.root, _ = tx.t.w.removeRoot(tx.root, v.Start)
+	tx.n--
 	tx.t.gaps.free(v.Start, v.End)
 	v.state = stateRemoved
 	tx.removed = append(tx.removed, v)
@@ -185,9 +185,10 @@ func (tx *Txn) Publish() {
 	tx.inserted = tx.inserted[:0]
 	t := tx.t
 	t.version++
-	// Clone gives tx.bt a new copy-on-write context: its next edits copy
-	// the nodes they touch, so the published B-tree is never mutated.
-	t.cur.Store(&Snapshot{view: view{tx.bt.Clone()}, version: t.version})
+	// Sealing makes every node of the published tree immutable: the
+	// Txn's next edits copy the nodes they touch.
+	t.w.seal()
+	t.cur.Store(&Snapshot{view: tx.view, version: t.version})
 	tx.pendingDetach = false
 	t.gaps.endLog()
 	tx.published = true
@@ -200,7 +201,7 @@ func (tx *Txn) Publish() {
 // if it had none). The caller zaps their page tables.
 func (tx *Txn) Commit() (detached []*VMA) {
 	tx.Publish()
-	tx.t.master = tx.bt
+	tx.t.master = tx.view
 	tx.t.txn = nil
 	tx.done = true
 	return tx.detached
@@ -230,5 +231,5 @@ func (tx *Txn) Abort() {
 	tx.t.gaps.rollback()
 	tx.t.txn = nil
 	tx.done = true
-	tx.bt = nil
+	tx.view = view{}
 }
