@@ -121,6 +121,10 @@ type AddressSpace struct {
 	// frees holds the frees of VMAs detached by the open change until
 	// it publishes; see vmaFrees.
 	frees vmaFrees
+	// release is as.releaseVMA, the release func of every VMA made here,
+	// bound once so that making a VMA does not allocate a method value.
+	// Immutable.
+	release func(*vma.VMA)
 }
 
 // New returns an empty address space configured by cfg, or an error if
@@ -149,6 +153,7 @@ func New(cfg Config) (*AddressSpace, error) {
 	if as.rec != nil {
 		as.sysTrack = as.rec.SharedTrack("syscalls")
 	}
+	as.release = as.releaseVMA
 	as.mm.SetShootdown(as.shootdown)
 	return as, nil
 }

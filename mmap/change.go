@@ -195,7 +195,7 @@ func (c *change) tracePublish(why string) {
 // period.
 func (as *AddressSpace) newVMA(start, end uint64, prot Prot, flags vma.Flags, pgoff uint64, b vma.Backing) *vma.VMA {
 	v := vma.New(start, end, vma.Prot(prot&protMask), flags, pgoff, b)
-	v.SetRelease(as.releaseVMA)
+	v.SetRelease(as.release)
 	return v
 }
 
