@@ -56,7 +56,7 @@ func NewMM(frames *pgtable.Frames, cfg Config) *MM {
 	if cfg.MaxRetries <= 0 {
 		cfg.MaxRetries = 3
 	}
-	return &MM{
+	mm := &MM{
 		Frames:    frames,
 		Table:     pgtable.NewTable(),
 		Tree:      vma.NewTree(),
@@ -64,6 +64,11 @@ func NewMM(frames *pgtable.Frames, cfg Config) *MM {
 		cfg:       cfg,
 		shootdown: func(uint64, uint64) {},
 	}
+	// Every lookup here runs inside an RCU read-side section or under
+	// the mmap lock, so the tree's replaced nodes can be reused a grace
+	// period after the publish that replaced them.
+	mm.Tree.RecycleNodes(mm.RCU.Call)
+	return mm
 }
 
 // Config returns the configuration the MM was built with, defaults filled

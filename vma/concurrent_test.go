@@ -26,8 +26,16 @@ func (r *testRCU) Synchronize() {
 // non-overlapping, show the replaced window fully covered (a replace is
 // one publish), and hold no freed VMA; versions never go backwards. VMAs
 // are released through the refcount, freed after a grace period and
-// poisoned, so a reader that used a freed VMA would panic.
+// poisoned, so a reader that used a freed VMA would panic. With
+// RecycleNodes on, the replaced B+tree nodes are cleared and reused a
+// grace period later too, so a reader still walking one would see a
+// broken layout (and -race would see the writes).
 func TestReadersSeeCompleteLayouts(t *testing.T) {
+	t.Run("gc", func(t *testing.T) { testReadersSeeCompleteLayouts(t, false) })
+	t.Run("recycle", func(t *testing.T) { testReadersSeeCompleteLayouts(t, true) })
+}
+
+func testReadersSeeCompleteLayouts(t *testing.T, recycle bool) {
 	const (
 		winStart = 0x7f0000000000
 		winPages = 64
@@ -38,6 +46,9 @@ func TestReadersSeeCompleteLayouts(t *testing.T) {
 	)
 	var rcu testRCU
 	tr := NewTree()
+	if recycle {
+		tr.RecycleNodes(func(f func()) { rcu.Synchronize(); f() })
+	}
 	var relMu sync.Mutex
 	var releasedVMAs []*VMA
 	release := func(v *VMA) {

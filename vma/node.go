@@ -1,6 +1,9 @@
 package vma
 
-import "fmt"
+import (
+	"fmt"
+	"sync"
+)
 
 // The VMA tree's nodes: a persistent B+tree keyed by VMA start, built for
 // the one thing this package does with it, which is to publish a slightly
@@ -205,31 +208,114 @@ func (n *node) giveHead(m int, dst *node) {
 }
 
 // writer is the writer's side of the node tree: the generation whose
-// nodes it may change in place. Protected by the writer lock.
+// nodes it may change in place, and, when recycling is on, the nodes
+// replaced by its copies on their way back to it. Protected by the writer
+// lock, except ready.
 type writer struct {
 	gen uint64
+
+	// reclaim, if set, runs a function once every reader that could
+	// hold an older snapshot is gone (rcu.Domain.Call); nil turns
+	// recycling off and leaves replaced nodes to the garbage collector.
+	reclaim func(func())
+	retired []*node // nodes copied since the last publish: gone from the next snapshot
+	pending []*node // retired by earlier publishes, handed to reclaim in batches
+	free    []*node // nodes no reader can reach: reused by mutable and newNode
+	ready   struct {
+		mu      sync.Mutex
+		batches [][]*node // reclaimed batches; protected by mu
+	}
+}
+
+// reclaimBatch is how many replaced nodes are handed to reclaim at once,
+// so that recycling costs one reclaim call per reclaimBatch nodes.
+const reclaimBatch = 128
+
+// maxFree bounds the free list: after an address space shrinks, the nodes
+// beyond it go to the garbage collector.
+const maxFree = 4096
+
+// alloc returns a node to overwrite: a recycled one if any is free.
+func (w *writer) alloc() *node {
+	if len(w.free) == 0 && w.reclaim != nil {
+		w.ready.mu.Lock()
+		for _, b := range w.ready.batches {
+			if len(w.free) < maxFree {
+				w.free = append(w.free, b...)
+			}
+		}
+		clear(w.ready.batches)
+		w.ready.batches = w.ready.batches[:0]
+		w.ready.mu.Unlock()
+	}
+	if k := len(w.free); k > 0 {
+		n := w.free[k-1]
+		w.free[k-1] = nil
+		w.free = w.free[:k-1]
+		return n
+	}
+	return new(node)
 }
 
 // mutable returns n itself if this generation made it, else a copy of it
-// that this generation owns.
+// that this generation owns (and, when recycling, retires n).
 func (w *writer) mutable(n *node) *node {
 	if n.gen == w.gen {
 		return n
 	}
-	c := new(node)
+	c := w.alloc()
 	*c = *n
 	c.gen = w.gen
+	if w.reclaim != nil {
+		w.retired = append(w.retired, n)
+	}
 	return c
 }
 
 // newNode returns an empty node of this generation.
 func (w *writer) newNode(leaf bool) *node {
-	return &node{leaf: leaf, gen: w.gen}
+	c := w.alloc()
+	*c = node{leaf: leaf, gen: w.gen}
+	return c
 }
 
 // seal makes every node reachable so far immutable: it is called at each
 // publish, after which the writer must copy a node before changing it.
-func (w *writer) seal() { w.gen++ }
+// The nodes retired since the last publish are out of the snapshot being
+// published; once reclaim says no reader can still be in an older one,
+// they are free.
+func (w *writer) seal() {
+	w.gen++
+	if w.reclaim == nil {
+		return
+	}
+	w.pending = append(w.pending, w.retired...)
+	clear(w.retired)
+	w.retired = w.retired[:0]
+	if len(w.pending) < reclaimBatch {
+		return
+	}
+	batch := w.pending
+	w.pending = make([]*node, 0, reclaimBatch)
+	w.reclaim(func() {
+		// No reader can reach these nodes now. Clearing them lets go of
+		// what they point to, and makes a reader that breaks the rule
+		// find empty nodes rather than stale VMAs.
+		for _, n := range batch {
+			*n = node{}
+		}
+		w.ready.mu.Lock()
+		w.ready.batches = append(w.ready.batches, batch)
+		w.ready.mu.Unlock()
+	})
+}
+
+// forget drops the nodes retired since the last publish, at an Abort:
+// the tree goes back to the published one, which still holds them.
+func (w *writer) forget() {
+	clear(w.retired)
+	w.retired = w.retired[:0]
+}
 
 // insert adds (k, v) below n, which must not hold k, and returns n's
 // writable copy and, if it had to split, the new right sibling.

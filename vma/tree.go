@@ -44,6 +44,23 @@ func NewTree() *Tree {
 	return t
 }
 
+// RecycleNodes makes the tree reuse the nodes that a publish takes out of
+// the published tree, instead of leaving them to the garbage collector:
+// Linux's maple tree frees its replaced nodes with call_rcu the same way
+// (ma_free_rcu). reclaim must run the function it is given only once every
+// reader that may hold an older Snapshot has finished: rcu.Domain.Call,
+// with every reader looking up inside an RCU read-side section or holding
+// the writer lock. From then on a Snapshot may be used only there, as its
+// VMAs already must; its Version and Len stay valid forever.
+//
+// Preconditions: the caller holds the writer lock and no Txn is open.
+func (t *Tree) RecycleNodes(reclaim func(func())) {
+	if t.txn != nil {
+		panic("vma: RecycleNodes while a Txn is open")
+	}
+	t.w.reclaim = reclaim
+}
+
 // Snapshot returns the published state of the tree: one atomic load. The
 // Snapshot itself stays valid and unchanged forever, but its VMAs may be
 // used only while the caller is inside an RCU read-side section (or holds

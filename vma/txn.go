@@ -229,6 +229,7 @@ func (tx *Txn) Abort() {
 		v.state = stateNew
 	}
 	tx.t.gaps.rollback()
+	tx.t.w.forget()
 	tx.t.txn = nil
 	tx.done = true
 	tx.view = view{}
