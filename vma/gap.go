@@ -33,6 +33,9 @@ type gapTree struct {
 	n       int     // number of gaps
 	logging bool    // record changes in undo
 	undo    []gapOp // changes since beginLog, oldest first
+	// spare holds deleted nodes for reuse: the index is private to the
+	// writer, so a node can be reused as soon as it leaves the tree.
+	spare []*gapNode
 }
 
 // newGapTree returns the index of an empty address space: one gap
@@ -100,7 +103,15 @@ func balance(n *gapNode) *gapNode {
 
 // insert adds the gap [start, end), which must not overlap another.
 func (g *gapTree) insert(start, end uint64) {
-	g.root = insertGap(g.root, &gapNode{start: start, end: end, maxLen: end - start, height: 1})
+	var x *gapNode
+	if k := len(g.spare); k > 0 {
+		x = g.spare[k-1]
+		g.spare = g.spare[:k-1]
+	} else {
+		x = new(gapNode)
+	}
+	*x = gapNode{start: start, end: end, maxLen: end - start, height: 1}
+	g.root = insertGap(g.root, x)
 	g.n++
 	if g.logging {
 		g.undo = append(g.undo, gapOp{insert: true, start: start, end: end})
@@ -121,25 +132,29 @@ func insertGap(n, x *gapNode) *gapNode {
 
 // delete removes the gap that starts at start, which must exist.
 func (g *gapTree) delete(start uint64) {
-	var end uint64
-	g.root = deleteGap(g.root, start, &end)
+	var gone *gapNode
+	g.root = deleteGap(g.root, start, &gone)
 	g.n--
 	if g.logging {
-		g.undo = append(g.undo, gapOp{start: start, end: end})
+		g.undo = append(g.undo, gapOp{start: start, end: gone.end})
 	}
+	*gone = gapNode{}
+	g.spare = append(g.spare, gone)
 }
 
-func deleteGap(n *gapNode, start uint64, end *uint64) *gapNode {
+// deleteGap removes the gap at start from the subtree n, sets *gone to
+// its node and returns the new subtree root.
+func deleteGap(n *gapNode, start uint64, gone **gapNode) *gapNode {
 	if n == nil {
 		panic(fmt.Sprintf("vma: gap index has no gap at %#x", start))
 	}
 	switch {
 	case start < n.start:
-		n.left = deleteGap(n.left, start, end)
+		n.left = deleteGap(n.left, start, gone)
 	case start > n.start:
-		n.right = deleteGap(n.right, start, end)
+		n.right = deleteGap(n.right, start, gone)
 	default:
-		*end = n.end
+		*gone = n
 		if n.left == nil {
 			return n.right
 		}

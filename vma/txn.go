@@ -21,14 +21,30 @@ type Txn struct {
 	view // the working tree; protected by the writer lock
 	t    *Tree
 
-	inserted []*VMA // inserted, to attach at the next publish (skip if no longer stateInserted)
-	removed  []*VMA // removed, to detach at the next Detach/publish (skip if no longer stateRemoved)
-	detached []*VMA // every VMA this Txn detached, for Commit
+	txnBufs
 
 	published     bool // a Publish happened: Abort is illegal
 	didDetach     bool // a detach happened: Abort is illegal
 	pendingDetach bool // a detach happened since the last publish: the snapshot shows detached VMAs
 	done          bool // Commit or Abort happened
+}
+
+// txnBufs are a Txn's lists. A finished Txn leaves them to the next one
+// (Tree.spare), so that syscalls do not allocate them again and again.
+type txnBufs struct {
+	inserted []*VMA // inserted, to attach at the next publish (skip if no longer stateInserted)
+	removed  []*VMA // removed, to detach at the next Detach/publish (skip if no longer stateRemoved)
+	detached []*VMA // every VMA this Txn detached, for Commit
+	hit      []*VMA // Unmap's scratch list
+}
+
+// reset empties the lists, dropping the pointers they held.
+func (b txnBufs) reset() txnBufs {
+	for _, l := range []*[]*VMA{&b.inserted, &b.removed, &b.detached, &b.hit} {
+		clear(*l)
+		*l = (*l)[:0]
+	}
+	return b
 }
 
 // Begin opens a transaction on t. It works on a private clone of t (an O(1)
@@ -41,7 +57,8 @@ func (t *Tree) Begin() *Txn {
 	if t.txn != nil {
 		panic("vma: Begin while a Txn is open")
 	}
-	tx := &Txn{view: t.master, t: t}
+	tx := &Txn{view: t.master, t: t, txnBufs: t.spare.reset()}
+	t.spare = txnBufs{}
 	t.gaps.beginLog()
 	t.txn = tx
 	return tx
@@ -118,7 +135,8 @@ func (tx *Txn) Remove(v *VMA) {
 // do_vmi_align_munmap, minus the page tables): a VMA straddling an edge is
 // replaced by new VMAs for its parts outside the range, built with Slice
 // (which calls Backing.Open and inherits the release func) and inserted.
-// It returns the removed original VMAs in address order. start and end
+// It returns the removed original VMAs in address order, in a slice that
+// is valid until the next Unmap or the end of the Txn. start and end
 // must be page-aligned with end <= AddrLimit (it panics otherwise); an
 // empty range removes nothing.
 func (tx *Txn) Unmap(start, end uint64) []*VMA {
@@ -127,11 +145,12 @@ func (tx *Txn) Unmap(start, end uint64) []*VMA {
 		return nil
 	}
 	checkRange(start, end)
-	var hit []*VMA
+	hit := tx.hit[:0]
 	tx.ascend(start, end, func(v *VMA) bool {
 		hit = append(hit, v)
 		return true
 	})
+	tx.hit = hit
 	for _, v := range hit {
 		tx.Remove(v)
 		if v.Start < start {
@@ -151,6 +170,7 @@ func (tx *Txn) Unmap(start, end uint64) []*VMA {
 // page-table lock installs nothing; a writer detaches before it zaps the
 // page tables. A detached VMA whose count reaches 0 runs its release func
 // (here, if no user holds a reference). After Detach, Abort is illegal.
+// The returned slice is valid until the next Begin.
 func (tx *Txn) Detach() []*VMA {
 	tx.checkOpen()
 	start := len(tx.detached)
@@ -198,10 +218,12 @@ func (tx *Txn) Publish() {
 // returns every VMA this Txn removed, all now detached, in the order they
 // were removed. Their attach reference was dropped at the detach; each
 // runs its release func when its last user Puts (or ran it at the detach,
-// if it had none). The caller zaps their page tables.
+// if it had none). The caller zaps their page tables. The returned slice
+// is valid until the next Begin.
 func (tx *Txn) Commit() (detached []*VMA) {
 	tx.Publish()
 	tx.t.master = tx.view
+	tx.t.spare = tx.txnBufs
 	tx.t.txn = nil
 	tx.done = true
 	return tx.detached
@@ -230,6 +252,7 @@ func (tx *Txn) Abort() {
 	}
 	tx.t.gaps.rollback()
 	tx.t.w.forget()
+	tx.t.spare = tx.txnBufs
 	tx.t.txn = nil
 	tx.done = true
 	tx.view = view{}
