@@ -205,10 +205,13 @@ func (tx *Txn) Publish() {
 	tx.inserted = tx.inserted[:0]
 	t := tx.t
 	t.version++
-	// Sealing makes every node of the published tree immutable: the
-	// Txn's next edits copy the nodes they touch.
-	t.w.seal()
 	t.cur.Store(&Snapshot{view: tx.view, version: t.version})
+	// Sealing makes every node of the published tree immutable: the
+	// Txn's next edits copy the nodes they touch. It also hands the
+	// nodes this publish replaced to reclaim, which must come after the
+	// store: a grace period begun before it would not wait for readers
+	// that still load the old snapshot.
+	t.w.seal()
 	tx.pendingDetach = false
 	t.gaps.endLog()
 	tx.published = true
