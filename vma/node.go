@@ -235,7 +235,7 @@ const reclaimBatch = 128
 // beyond it go to the garbage collector.
 const maxFree = 4096
 
-// alloc returns a node to overwrite: a recycled one if any is free.
+// alloc returns a zeroed node: a recycled one if any is free.
 func (w *writer) alloc() *node {
 	if len(w.free) == 0 && w.reclaim != nil {
 		w.ready.mu.Lock()
@@ -263,9 +263,16 @@ func (w *writer) mutable(n *node) *node {
 	if n.gen == w.gen {
 		return n
 	}
+	// alloc's nodes are zeroed, so copying the entries in use is enough;
+	// copying fewer pointers matters because, while the garbage collector
+	// marks, each one copied takes a write barrier.
 	c := w.alloc()
-	*c = *n
-	c.gen = w.gen
+	c.keys, c.n, c.leaf, c.gen = n.keys, n.n, n.leaf, w.gen
+	if n.leaf {
+		copy(c.vmas[:n.n], n.vmas[:n.n])
+	} else {
+		copy(c.kids[:n.n], n.kids[:n.n])
+	}
 	if w.reclaim != nil {
 		w.retired = append(w.retired, n)
 	}
@@ -275,7 +282,7 @@ func (w *writer) mutable(n *node) *node {
 // newNode returns an empty node of this generation.
 func (w *writer) newNode(leaf bool) *node {
 	c := w.alloc()
-	*c = node{leaf: leaf, gen: w.gen}
+	c.leaf, c.gen = leaf, w.gen
 	return c
 }
 
