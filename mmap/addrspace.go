@@ -154,6 +154,7 @@ func New(cfg Config) (*AddressSpace, error) {
 		as.sysTrack = as.rec.SharedTrack("syscalls")
 	}
 	as.release = as.releaseVMA
+	as.frees.init(as.freeVMA)
 	as.mm.SetShootdown(as.shootdown)
 	return as, nil
 }

@@ -1,10 +1,7 @@
 package mmap
 
 import (
-	"sync"
-
 	"github.com/vmsim/vmsim/pgtable"
-	"github.com/vmsim/vmsim/rcu"
 	"github.com/vmsim/vmsim/trace"
 	"github.com/vmsim/vmsim/vma"
 )
@@ -197,94 +194,4 @@ func (as *AddressSpace) newVMA(start, end uint64, prot Prot, flags vma.Flags, pg
 	v := vma.New(start, end, vma.Prot(prot&protMask), flags, pgoff, b)
 	v.SetRelease(as.release)
 	return v
-}
-
-// releaseVMA runs when a detached VMA's last reference drops: after a
-// grace period (so no RCU reader can still be looking at it) the backing
-// is told and the VMA is poisoned (mm/vma.c: remove_vma → vm_area_free,
-// which Linux defers with call_rcu for the same reason).
-func (as *AddressSpace) releaseVMA(v *vma.VMA) {
-	free := func() {
-		as.closeBacking(v)
-		v.Poison()
-		as.stats.vmasFreed.Add(1)
-	}
-	if as.cfg.Quirks.Has(QuirkNoGracePeriod) {
-		// The VMA is not poisoned early: a reader that still uses it
-		// would panic and take the process down; the early frame frees
-		// in flushLocked are what this quirk shows.
-		as.closeBacking(v)
-		as.frees.call(as.mm.RCU, func() { v.Poison(); as.stats.vmasFreed.Add(1) })
-		return
-	}
-	as.frees.call(as.mm.RCU, free)
-}
-
-// closeBacking tells v's backing that v is gone (vm_ops->close) and, when
-// v was the last VMA of shared anonymous memory, frees that memory's
-// pages: it is reachable only through its VMAs, so its pages would
-// otherwise stay in use forever, in no page cache the address space knows
-// (Linux evicts the shmem inode with its last reference, and
-// shmem_evict_inode truncates its pages).
-func (as *AddressSpace) closeBacking(v *vma.VMA) {
-	b := v.Backing
-	if b == nil {
-		return
-	}
-	b.Close(v)
-	if f, ok := b.(*File); ok && v.Flags&vma.FlagAnonymous != 0 && f.MapCount() == 0 {
-		f.ReleaseFrames(as.frames)
-	}
-}
-
-// vmaFrees starts the grace period of a released VMA only once no
-// published snapshot can hold it. A change detaches VMAs before it zaps
-// and publishes (steps 2 and 5 of its order), and a VMA with no users is
-// released at the detach itself: a grace period begun then would not wait
-// for a reader that enters its read-side section afterwards and still
-// loads the snapshot holding the VMA, which would then be poisoned under
-// that reader. So while a change is open its frees are queued, and they
-// are handed to RCU after its Commit (or Abort). Linux has the same
-// order: the VMA leaves the maple tree before remove_vma's call_rcu.
-//
-// Concurrency: safe for concurrent use; begin and end are called by the
-// writer (mmap write lock held), call by whoever drops a VMA's last
-// reference.
-type vmaFrees struct {
-	mu      sync.Mutex
-	open    bool     // a change is open; protected by mu
-	pending []func() // frees queued by the open change; protected by mu
-}
-
-// begin marks a change open: frees are queued until end.
-func (f *vmaFrees) begin() {
-	f.mu.Lock()
-	f.open = true
-	f.mu.Unlock()
-}
-
-// end marks the change closed, its detached VMAs unpublished, and starts
-// the grace periods of the frees it queued.
-func (f *vmaFrees) end(d *rcu.Domain) {
-	f.mu.Lock()
-	fns := f.pending
-	f.pending, f.open = nil, false
-	f.mu.Unlock()
-	for _, fn := range fns {
-		d.Call(fn)
-	}
-}
-
-// call runs fn after a grace period that begins once the VMA it frees is
-// unpublished: now if no change is open (the change that detached it has
-// published), else at that change's end.
-func (f *vmaFrees) call(d *rcu.Domain, fn func()) {
-	f.mu.Lock()
-	if f.open {
-		f.pending = append(f.pending, fn)
-		f.mu.Unlock()
-		return
-	}
-	f.mu.Unlock()
-	d.Call(fn)
 }

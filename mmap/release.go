@@ -1,0 +1,160 @@
+package mmap
+
+import (
+	"sync"
+
+	"github.com/vmsim/vmsim/rcu"
+	"github.com/vmsim/vmsim/vma"
+)
+
+// releaseVMA runs when a detached VMA's last reference drops: after a
+// grace period (so no RCU reader can still be looking at it) the backing
+// is told and the VMA is poisoned (mm/vma.c: remove_vma → vm_area_free,
+// which Linux defers with call_rcu for the same reason). The wait is
+// vmaFrees'; the free itself is freeVMA.
+func (as *AddressSpace) releaseVMA(v *vma.VMA) {
+	if as.cfg.Quirks.Has(QuirkNoGracePeriod) {
+		// The backing is told at once; the VMA is still poisoned only
+		// after a grace period: a reader that still uses it would panic
+		// and take the process down; the early frame frees in
+		// flushLocked are what this quirk shows.
+		as.closeBacking(v)
+	}
+	as.frees.call(as.mm.RCU, v)
+}
+
+// freeVMA ends a released VMA's life, after its grace period: its
+// backing is told (unless QuirkNoGracePeriod told it at the release) and
+// it is poisoned.
+func (as *AddressSpace) freeVMA(v *vma.VMA) {
+	if !as.cfg.Quirks.Has(QuirkNoGracePeriod) {
+		as.closeBacking(v)
+	}
+	v.Poison()
+	as.stats.vmasFreed.Add(1)
+}
+
+// closeBacking tells v's backing that v is gone (vm_ops->close) and, when
+// v was the last VMA of shared anonymous memory, frees that memory's
+// pages: it is reachable only through its VMAs, so its pages would
+// otherwise stay in use forever, in no page cache the address space knows
+// (Linux evicts the shmem inode with its last reference, and
+// shmem_evict_inode truncates its pages).
+func (as *AddressSpace) closeBacking(v *vma.VMA) {
+	b := v.Backing
+	if b == nil {
+		return
+	}
+	b.Close(v)
+	if f, ok := b.(*File); ok && v.Flags&vma.FlagAnonymous != 0 && f.MapCount() == 0 {
+		f.ReleaseFrames(as.frames)
+	}
+}
+
+// vmaFrees starts the grace period of a released VMA only once no
+// published snapshot can hold it. A change detaches VMAs before it zaps
+// and publishes (steps 2 and 5 of its order), and a VMA with no users is
+// released at the detach itself: a grace period begun then would not wait
+// for a reader that enters its read-side section afterwards and still
+// loads the snapshot holding the VMA, which would then be poisoned under
+// that reader. So while a change is open its frees are queued, and they
+// are handed to RCU after its Commit (or Abort). Linux has the same
+// order: the VMA leaves the maple tree before remove_vma's call_rcu.
+//
+// The VMAs a change releases go to RCU as one batch, one callback that
+// frees them all in release order. Linux queues a call_rcu per VMA
+// (vm_area_free); one callback per batch is how its mmu_gather frees page
+// tables (tlb_remove_table_rcu), and it saves a callback per VMA. A VMA
+// released with no change open (by a fault's last Put) is a batch
+// of one. Batches are recycled through a sync.Pool once their callback
+// has run, so that the steady state allocates nothing and the callback
+// goroutine, which returns them by the hundred, never contends with the
+// writer for mu.
+//
+// Concurrency: safe for concurrent use; begin and end are called by the
+// writer (mmap write lock held), call by whoever drops a VMA's last
+// reference, and a batch's callback runs on the RCU callback goroutine.
+type vmaFrees struct {
+	// free ends one VMA's life (AddressSpace.freeVMA). Immutable after
+	// New.
+	free func(*vma.VMA)
+	// batches holds empty *vmaBatch values for reuse. Safe for
+	// concurrent use.
+	batches sync.Pool
+
+	mu   sync.Mutex
+	open bool      // a change is open; protected by mu
+	cur  *vmaBatch // the open change's frees, nil if none yet; protected by mu
+}
+
+// A vmaBatch is VMAs to free after one grace period. Until it is handed
+// to RCU its vmas are protected by its vmaFrees' mu; afterwards they
+// belong to its callback, which empties them and puts the batch back in
+// the pool.
+type vmaBatch struct {
+	f    *vmaFrees  // immutable
+	vmas []*vma.VMA // see above
+	run  func()     // b.runFrees, bound once; immutable
+}
+
+// init prepares f; free ends one VMA's life. Called once, by New.
+func (f *vmaFrees) init(free func(*vma.VMA)) {
+	f.free = free
+	f.batches.New = func() any {
+		b := &vmaBatch{f: f}
+		b.run = b.runFrees
+		return b
+	}
+}
+
+// batch returns an empty batch.
+func (f *vmaFrees) batch() *vmaBatch { return f.batches.Get().(*vmaBatch) }
+
+// runFrees is a batch's RCU callback: it frees the batch's VMAs, in the
+// order they were released, and recycles the batch.
+func (b *vmaBatch) runFrees() {
+	for i, v := range b.vmas {
+		b.f.free(v)
+		b.vmas[i] = nil
+	}
+	b.vmas = b.vmas[:0]
+	b.f.batches.Put(b)
+}
+
+// begin marks a change open: frees are queued until end.
+func (f *vmaFrees) begin() {
+	f.mu.Lock()
+	f.open = true
+	f.mu.Unlock()
+}
+
+// end marks the change closed, its detached VMAs unpublished, and starts
+// the grace period of the frees it queued.
+func (f *vmaFrees) end(d *rcu.Domain) {
+	f.mu.Lock()
+	b := f.cur
+	f.cur, f.open = nil, false
+	f.mu.Unlock()
+	if b != nil {
+		d.Call(b.run)
+	}
+}
+
+// call frees v after a grace period that begins once v is unpublished:
+// now if no change is open (the change that detached it has published),
+// else at that change's end.
+func (f *vmaFrees) call(d *rcu.Domain, v *vma.VMA) {
+	f.mu.Lock()
+	if f.open {
+		if f.cur == nil {
+			f.cur = f.batch()
+		}
+		f.cur.vmas = append(f.cur.vmas, v)
+		f.mu.Unlock()
+		return
+	}
+	f.mu.Unlock()
+	b := f.batch()
+	b.vmas = append(b.vmas, v)
+	d.Call(b.run)
+}
