@@ -1,10 +1,34 @@
 package rcu
 
-import "sync"
+import (
+	"sync"
+	"time"
+)
 
 const (
 	msgCallAfterClose = "rcu: Call after Close"
 	msgCallNil        = "rcu: Call with a nil function"
+)
+
+// Laziness. Waking the callback goroutine costs the caller a futex wake
+// and the machine a context switch, far more than queuing a callback, so
+// the worker is woken only by the first callback that finds it idle; it
+// then lets callbacks collect for up to lazyDelay before it takes the
+// batch and begins its grace period, and takes it at once when lazyBatch
+// callbacks are waiting or a Barrier or Close is. A steady stream of Calls
+// (a munmap loop freeing a VMA per call) thus costs one wake and one grace
+// period per lazyDelay or lazyBatch callbacks, not one per Call. Linux
+// batches the same way: call_rcu only queues, and the grace-period kthread
+// sleeps between grace periods (rcu_gp_fqs_loop, jiffies_till_first_fqs);
+// CONFIG_RCU_LAZY goes further and holds callbacks for seconds.
+//
+// lazyBatch is small because callbacks often recycle memory (the VMA
+// tree's nodes, the mmap package's free batches): held for a whole
+// lazyDelay, a syscall loop's worth runs its pools dry and they allocate.
+// A wake per 256 callbacks costs a syscall loop far less than that.
+const (
+	lazyDelay = time.Millisecond
+	lazyBatch = 256
 )
 
 // callbackQueue is a Domain's call-rcu machinery, a single-queue version of
@@ -13,8 +37,8 @@ const (
 // waits for one grace period and runs the batch in order.
 type callbackQueue struct {
 	mu sync.Mutex
-	// work is signalled when pending becomes non-empty or closing is set;
-	// the worker waits on it. L is &mu.
+	// work is signalled when the worker is idle and pending becomes
+	// non-empty or closing is set; the worker waits on it. L is &mu.
 	work sync.Cond
 	// progress is broadcast whenever done advances; Barrier waits on it.
 	// L is &mu.
@@ -31,6 +55,26 @@ type callbackQueue struct {
 	// running is set when the worker goroutine has been started.
 	// Protected by mu.
 	running bool
+	// idle is set while the worker waits on work with nothing pending,
+	// so that only the Call that ends the wait signals it. Protected by
+	// mu.
+	idle bool
+	// hurry is set when a Barrier, a Close or a full queue wants the
+	// pending callbacks taken without waiting out lazyDelay; the worker
+	// clears it when it takes them. Protected by mu.
+	hurry bool
+	// hurryCh holds a token while hurry is set and the worker has not
+	// seen it: it wakes a worker that is letting callbacks collect.
+	// Capacity 1; sent to and drained only with mu held. Immutable
+	// after init.
+	hurryCh chan struct{}
+	// delay is how long the worker lets a batch collect: lazyDelay
+	// (tests lengthen it, before the first Call, so that only a hurry
+	// ends the wait). Immutable after init.
+	delay time.Duration
+	// wakes counts the Calls that woke the idle worker. Protected by
+	// mu; tests read it.
+	wakes uint64
 	// closing is set by Close; the worker exits once pending is empty.
 	// Protected by mu.
 	closing bool
@@ -46,7 +90,19 @@ type callbackQueue struct {
 func (q *callbackQueue) init() {
 	q.work.L = &q.mu
 	q.progress.L = &q.mu
+	q.hurryCh = make(chan struct{}, 1)
+	q.delay = lazyDelay
 	q.exited = make(chan struct{})
+}
+
+// hurryLocked asks the worker to take the pending callbacks now.
+//
+// Preconditions: q.mu is held.
+func (q *callbackQueue) hurryLocked() {
+	if !q.hurry {
+		q.hurry = true
+		q.hurryCh <- struct{}{} // never blocks: a token exists only while hurry is set
+	}
 }
 
 // Call queues f to run after a grace period (call_rcu): f runs once every
@@ -59,7 +115,10 @@ func (q *callbackQueue) init() {
 //
 // Callbacks run one at a time, in the order their Calls happened, on a
 // goroutine that d starts at the first Call and Close stops. They are
-// batched: each grace period covers every callback queued before it began.
+// batched: each grace period covers every callback queued before it began,
+// and the goroutine lets callbacks collect for up to a millisecond before
+// it begins one (Barrier and Close cut that wait short), so a callback may
+// run that much later than its grace period alone requires.
 // A callback may call Call and Synchronize, but must not call Barrier or
 // Close (they would wait for the callback itself) and must not block for
 // long, since it delays every later callback. A panicking callback crashes
@@ -82,31 +141,66 @@ func (d *Domain) Call(f func()) {
 	}
 	q.pending = append(q.pending, f)
 	q.queued++
-	if !q.running {
+	switch {
+	case !q.running:
 		q.running = true
 		go d.runCallbacks()
+	case q.idle:
+		q.idle = false
+		q.wakes++
+		q.work.Signal()
+	case len(q.pending) >= lazyBatch:
+		q.hurryLocked()
 	}
-	q.work.Signal()
 }
 
 // runCallbacks is the callback goroutine (liburcu's call_rcu_thread).
 func (d *Domain) runCallbacks() {
 	q := &d.cb
+	var collect *time.Timer // created at the first wait, reset for each
 	q.mu.Lock()
 	for {
 		for len(q.pending) == 0 && !q.closing {
+			q.idle = true
 			q.work.Wait()
 		}
+		q.idle = false
 		if len(q.pending) == 0 {
 			// Closing and drained. Setting stopped under mu makes every
 			// later Call panic rather than queue a callback no one runs.
 			q.stopped = true
 			close(q.exited)
 			q.mu.Unlock()
+			if collect != nil {
+				collect.Stop()
+			}
 			return
+		}
+		if !q.hurry && !q.closing {
+			// Let more callbacks join this grace period (see
+			// lazyDelay). Calls made meanwhile do not wake the worker.
+			q.mu.Unlock()
+			if collect == nil {
+				collect = time.NewTimer(q.delay)
+			} else {
+				collect.Reset(q.delay)
+			}
+			select {
+			case <-collect.C:
+			case <-q.hurryCh:
+				collect.Stop()
+			}
+			q.mu.Lock()
 		}
 		batch := q.pending
 		q.pending, q.spare = q.spare, nil
+		// This batch is what any hurry was for; a token the select did
+		// not take would cut the next batch's wait short.
+		q.hurry = false
+		select {
+		case <-q.hurryCh:
+		default:
+		}
 		q.mu.Unlock()
 
 		// The grace period begins after every callback in batch was
@@ -139,6 +233,11 @@ func (d *Domain) Barrier() {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	target := q.queued
+	if q.done < target && len(q.pending) > 0 {
+		// Some of the callbacks waited for are still to be taken:
+		// take them now rather than after lazyDelay.
+		q.hurryLocked()
+	}
 	for q.done < target {
 		q.progress.Wait()
 	}
@@ -159,7 +258,10 @@ func (d *Domain) Close() {
 	if !q.closing {
 		q.closing = true
 		if q.running {
+			// Wake the worker whether it is idle or collecting; a
+			// closing worker does not wait out lazyDelay either.
 			q.work.Signal()
+			q.hurryLocked()
 		} else {
 			q.stopped = true
 			close(q.exited)

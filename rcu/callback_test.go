@@ -4,6 +4,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 )
 
 // A callback waits for sections that were open when Call was made.
@@ -148,4 +149,74 @@ func TestCloseWithoutCalls(t *testing.T) {
 	d.Close()
 	d.Close()
 	mustPanic(t, msgCallAfterClose, func() { d.Call(func() {}) })
+}
+
+// lazyDomain returns a Domain whose callback goroutine, before each grace
+// period, waits for a hurry (a full queue, Barrier or Close) however long
+// that takes, so that tests of batching do not depend on timing.
+func lazyDomain(t *testing.T) *Domain {
+	d := newDomain(t)
+	d.cb.delay = time.Hour
+	return d
+}
+
+// The idle callback goroutine is woken by the first Call of a batch only:
+// the Calls that follow join that batch, which Barrier then has run at
+// once, not after the collecting wait, under one grace period.
+func TestCallWakesIdleWorkerOncePerBatch(t *testing.T) {
+	const n = 100
+	d := lazyDomain(t)
+	d.Call(func() {})
+	eventually(t, goDo(d.Barrier), "Barrier cutting the collecting wait short")
+	idle := func() bool {
+		d.cb.mu.Lock()
+		defer d.cb.mu.Unlock()
+		return d.cb.idle
+	}
+	waitUntil(t, "the callback goroutine is idle", idle)
+	d.cb.mu.Lock()
+	wakes := d.cb.wakes
+	d.cb.mu.Unlock()
+	gps := d.completed.Load()
+
+	ran := 0 // written only by callbacks, read after Barrier
+	for range n {
+		d.Call(func() { ran++ })
+	}
+	eventually(t, goDo(d.Barrier), "Barrier")
+	if ran != n {
+		t.Fatalf("%d of %d callbacks ran before Barrier returned", ran, n)
+	}
+	d.cb.mu.Lock()
+	wakes = d.cb.wakes - wakes
+	d.cb.mu.Unlock()
+	if wakes != 1 {
+		t.Errorf("%d Calls woke the idle callback goroutine %d times; want 1", n, wakes)
+	}
+	if gps := d.completed.Load() - gps; gps != 1 {
+		t.Errorf("%d grace periods for %d callbacks queued together; want 1", gps, n)
+	}
+}
+
+// A full queue is not held back: its grace period begins without a
+// Barrier, however long the goroutine would otherwise let it collect.
+func TestFullQueueIsNotHeldBack(t *testing.T) {
+	d := lazyDomain(t)
+	last := make(chan struct{})
+	for range lazyBatch - 1 {
+		d.Call(func() {})
+	}
+	d.Call(func() { close(last) })
+	eventually(t, last, "the callbacks of a full queue running")
+}
+
+// Close does not wait out the collecting wait either.
+func TestCloseCutsCollectingShort(t *testing.T) {
+	d := lazyDomain(t)
+	var ran bool
+	d.Call(func() { ran = true })
+	eventually(t, goDo(d.Close), "Close of a domain whose callbacks are collecting")
+	if !ran {
+		t.Fatal("Close returned before the queued callback ran")
+	}
 }

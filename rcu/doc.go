@@ -29,8 +29,11 @@
 // and enters sections with Reader.Lock and Reader.Unlock; sections nest.
 // Writers call Domain.Synchronize to wait for a grace period
 // (synchronize_rcu), or Domain.Call to have a function run after one on a
-// background goroutine (call_rcu). Domain.Barrier waits for queued
-// callbacks (rcu_barrier), and Domain.Close drains them and stops the
+// background goroutine (call_rcu). That goroutine is woken once per batch,
+// not per Call, and lets a batch collect for up to a millisecond before
+// its grace period, so a stream of Calls costs little more than appending
+// to a slice. Domain.Barrier waits for queued callbacks (rcu_barrier),
+// without the collecting wait, and Domain.Close drains them and stops the
 // goroutine.
 //
 // # How grace periods are detected
