@@ -121,6 +121,9 @@ type AddressSpace struct {
 	// frees holds the frees of VMAs detached by the open change until
 	// it publishes; see vmaFrees.
 	frees vmaFrees
+	// change is the state of the syscall's change in progress, reused
+	// by each (see beginLocked). Protected by the mmap write lock.
+	change change
 	// release is as.releaseVMA, the release func of every VMA made here,
 	// bound once so that making a VMA does not allocate a method value.
 	// Immutable.

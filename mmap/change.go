@@ -40,16 +40,24 @@ type change struct {
 
 type span struct{ start, end uint64 }
 
-// beginLocked opens a change. Preconditions: the mmap write lock is held.
+// beginLocked opens a change. There is one change per address space,
+// reset here and reused by every syscall (the mmap write lock allows only
+// one open at a time), so that opening one allocates nothing and its
+// zapped and flush slices keep their capacity. The change is valid until
+// the write lock is released. Preconditions: the mmap write lock is held.
 func (as *AddressSpace) beginLocked(name string, tb *trace.Buffer) *change {
 	as.frees.begin()
-	return &change{
-		as:   as,
-		tx:   as.mm.Tree.Begin(),
-		seq:  as.mm.LockSeq(),
-		lock: as.cfg.Policy == PolicyPerVMALock,
-		tb:   tb,
+	c := &as.change
+	*c = change{
+		as:     as,
+		tx:     as.mm.Tree.Begin(),
+		seq:    as.mm.LockSeq(),
+		lock:   as.cfg.Policy == PolicyPerVMALock,
+		tb:     tb,
+		zapped: c.zapped[:0],
+		flush:  c.flush[:0],
 	}
+	return c
 }
 
 // markLocked write-marks v for this cycle (vma_start_write) under
