@@ -218,12 +218,14 @@ type writer struct {
 	// hold an older snapshot is gone (rcu.Domain.Call); nil turns
 	// recycling off and leaves replaced nodes to the garbage collector.
 	reclaim func(func())
-	retired []*node // nodes copied since the last publish: gone from the next snapshot
-	pending []*node // retired by earlier publishes, handed to reclaim in batches
-	free    []*node // nodes no reader can reach: reused by mutable and newNode
+	retired []*node   // nodes copied since the last publish: gone from the next snapshot
+	pending []*node   // retired by earlier publishes, handed to reclaim in batches
+	free    []*node   // a reclaimed batch: nodes no reader can reach, reused by alloc
+	empty   [][]*node // emptied batch slices, for pending to reuse
 	ready   struct {
 		mu      sync.Mutex
 		batches [][]*node // reclaimed batches; protected by mu
+		nodes   int       // nodes in batches; protected by mu
 	}
 }
 
@@ -231,21 +233,26 @@ type writer struct {
 // so that recycling costs one reclaim call per reclaimBatch nodes.
 const reclaimBatch = 128
 
-// maxFree bounds the free list: after an address space shrinks, the nodes
-// beyond it go to the garbage collector.
-const maxFree = 4096
+// maxReady bounds the reclaimed nodes kept for reuse. The nodes between a
+// publish and their reuse are those one grace period (and the callback
+// batching before it) replaces, a few thousand at a syscall per
+// microsecond and a few nodes per syscall; beyond the bound, after an
+// address space has shrunk, nodes go to the garbage collector.
+const maxReady = 16384
 
 // alloc returns a zeroed node: a recycled one if any is free.
 func (w *writer) alloc() *node {
 	if len(w.free) == 0 && w.reclaim != nil {
 		w.ready.mu.Lock()
-		for _, b := range w.ready.batches {
-			if len(w.free) < maxFree {
-				w.free = append(w.free, b...)
+		if k := len(w.ready.batches); k > 0 {
+			if cap(w.free) > 0 {
+				w.empty = append(w.empty, w.free)
 			}
+			w.free = w.ready.batches[k-1]
+			w.ready.batches[k-1] = nil
+			w.ready.batches = w.ready.batches[:k-1]
+			w.ready.nodes -= len(w.free)
 		}
-		clear(w.ready.batches)
-		w.ready.batches = w.ready.batches[:0]
 		w.ready.mu.Unlock()
 	}
 	if k := len(w.free); k > 0 {
@@ -303,7 +310,13 @@ func (w *writer) seal() {
 		return
 	}
 	batch := w.pending
-	w.pending = make([]*node, 0, reclaimBatch)
+	if k := len(w.empty); k > 0 {
+		w.pending = w.empty[k-1]
+		w.empty[k-1] = nil
+		w.empty = w.empty[:k-1]
+	} else {
+		w.pending = make([]*node, 0, reclaimBatch)
+	}
 	w.reclaim(func() {
 		// No reader can reach these nodes now. Clearing them lets go of
 		// what they point to, and makes a reader that breaks the rule
@@ -312,7 +325,10 @@ func (w *writer) seal() {
 			*n = node{}
 		}
 		w.ready.mu.Lock()
-		w.ready.batches = append(w.ready.batches, batch)
+		if w.ready.nodes < maxReady {
+			w.ready.batches = append(w.ready.batches, batch)
+			w.ready.nodes += len(batch)
+		}
 		w.ready.mu.Unlock()
 	})
 }
