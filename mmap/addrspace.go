@@ -156,6 +156,7 @@ func New(cfg Config) (*AddressSpace, error) {
 	if as.rec != nil {
 		as.sysTrack = as.rec.SharedTrack("syscalls")
 	}
+	as.change = change{as: as, lock: cfg.Policy == PolicyPerVMALock}
 	as.release = as.releaseVMA
 	as.frees.init(as.freeVMA)
 	as.mm.SetShootdown(as.shootdown)

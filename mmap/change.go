@@ -26,7 +26,7 @@ import (
 // A fault that finds a detached VMA between 2 and 5 retries and then falls
 // back to the mmap read lock, so it waits for 5 and never sees a gap.
 type change struct {
-	as   *AddressSpace
+	as   *AddressSpace // immutable (set by New, as is lock)
 	tx   *vma.Txn
 	seq  uint64 // mm_lock_seq of this write cycle
 	lock bool   // PolicyPerVMALock: write-mark VMAs before changing them
@@ -48,15 +48,16 @@ type span struct{ start, end uint64 }
 func (as *AddressSpace) beginLocked(name string, tb *trace.Buffer) *change {
 	as.frees.begin()
 	c := &as.change
-	*c = change{
-		as:     as,
-		tx:     as.mm.Tree.Begin(),
-		seq:    as.mm.LockSeq(),
-		lock:   as.cfg.Policy == PolicyPerVMALock,
-		tb:     tb,
-		zapped: c.zapped[:0],
-		flush:  c.flush[:0],
-	}
+	// Field by field rather than *c = change{...}: that copies the
+	// whole struct with a write barrier per pointer while the collector
+	// marks, which this path does often; as and lock never change
+	// (New sets them). Every other field is reset here.
+	c.tx = as.mm.Tree.Begin()
+	c.seq = as.mm.LockSeq()
+	c.tb = tb
+	c.zapped = c.zapped[:0]
+	c.flush = c.flush[:0]
+	c.detachedAny, c.edited = false, false
 	return c
 }
 
