@@ -28,9 +28,9 @@ type Tree struct {
 	gaps *gapTree
 	// version counts publishes; protected by the writer lock.
 	version uint64
-	// spare holds the lists of the last finished Txn for the next one;
-	// protected by the writer lock.
-	spare txnBufs
+	// spare is the last finished Txn, for Begin to reuse; protected by
+	// the writer lock.
+	spare *Txn
 	// txn is the open transaction, or nil; protected by the writer lock.
 	txn *Txn
 }

@@ -29,8 +29,8 @@ type Txn struct {
 	done          bool // Commit or Abort happened
 }
 
-// txnBufs are a Txn's lists. A finished Txn leaves them to the next one
-// (Tree.spare), so that syscalls do not allocate them again and again.
+// txnBufs are a Txn's lists. A finished Txn is reused by the next Begin,
+// lists included, so that syscalls do not allocate them again and again.
 type txnBufs struct {
 	inserted []*VMA // inserted, to attach at the next publish (skip if no longer stateInserted)
 	removed  []*VMA // removed, to detach at the next Detach/publish (skip if no longer stateRemoved)
@@ -47,9 +47,13 @@ func (b txnBufs) reset() txnBufs {
 	return b
 }
 
-// Begin opens a transaction on t. It works on a private clone of t (an O(1)
-// lazy copy-on-write clone: later edits copy only the B-tree nodes on
-// their path), so the published B-tree is never mutated.
+// Begin opens a transaction on t. It starts from the tree as last
+// committed, and its edits copy the nodes they change, so the published
+// tree is never mutated.
+//
+// Begin reuses the Txn of the last finished transaction: a Txn must not
+// be used after its Commit or Abort (until the next Begin, such use
+// panics; after it, it would act on the new transaction).
 //
 // Preconditions: the caller holds the writer lock, and no other Txn of t is
 // open (Begin panics if one is).
@@ -57,8 +61,12 @@ func (t *Tree) Begin() *Txn {
 	if t.txn != nil {
 		panic("vma: Begin while a Txn is open")
 	}
-	tx := &Txn{view: t.master, t: t, txnBufs: t.spare.reset()}
-	t.spare = txnBufs{}
+	tx := t.spare
+	if tx == nil {
+		tx = new(Txn)
+	}
+	t.spare = nil
+	*tx = Txn{view: t.master, t: t, txnBufs: tx.txnBufs.reset()}
 	t.gaps.beginLog()
 	t.txn = tx
 	return tx
@@ -226,7 +234,7 @@ func (tx *Txn) Publish() {
 func (tx *Txn) Commit() (detached []*VMA) {
 	tx.Publish()
 	tx.t.master = tx.view
-	tx.t.spare = tx.txnBufs
+	tx.t.spare = tx
 	tx.t.txn = nil
 	tx.done = true
 	return tx.detached
@@ -255,7 +263,7 @@ func (tx *Txn) Abort() {
 	}
 	tx.t.gaps.rollback()
 	tx.t.w.forget()
-	tx.t.spare = tx.txnBufs
+	tx.t.spare = tx
 	tx.t.txn = nil
 	tx.done = true
 	tx.view = view{}
