@@ -22,13 +22,16 @@ const (
 // sleeps between grace periods (rcu_gp_fqs_loop, jiffies_till_first_fqs);
 // CONFIG_RCU_LAZY goes further and holds callbacks for seconds.
 //
-// lazyBatch is small because callbacks often recycle memory (the VMA
-// tree's nodes, the mmap package's free batches): held for a whole
-// lazyDelay, a syscall loop's worth runs its pools dry and they allocate.
-// A wake per 256 callbacks costs a syscall loop far less than that.
+// lazyBatch only bounds what a flood of Calls holds (Linux's qhimark
+// plays the same part): taking a batch early costs the Call that hurries
+// the goroutine a futex wake, microseconds on a virtual machine and the
+// price of several simulated syscalls, so in a syscall loop the timer
+// should end the wait. Users
+// that recycle memory through callbacks (the VMA tree's nodes) should
+// therefore pool about a lazyDelay's worth of it.
 const (
 	lazyDelay = time.Millisecond
-	lazyBatch = 256
+	lazyBatch = 4096
 )
 
 // callbackQueue is a Domain's call-rcu machinery, a single-queue version of
