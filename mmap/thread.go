@@ -93,9 +93,9 @@ func (t *Thread) end() { t.sd.active.Store(0) }
 
 func (t *Thread) applyFlushes(g uint64) {
 	t.sd.mu.Lock()
-	if t.sd.full {
+	if t.sd.full.Load() {
 		clear(t.tlb.entries)
-		t.sd.full = false
+		t.sd.full.Store(false) // only after the clear: see shootdownState.queue
 	} else {
 		for _, s := range t.sd.pending {
 			t.tlb.flushRange(s.start, s.end)

@@ -71,18 +71,33 @@ type shootdownState struct {
 
 	mu      sync.Mutex // protects pending
 	pending []span     // ranges to flush; full flush when too many
-	full    bool       // protected by mu: flush everything
+	// full asks for a flush of everything. Atomic, so that queue can
+	// see it without mu; set by shooters and cleared by the thread,
+	// both with mu held, and cleared only after the thread has cleared
+	// its TLB (see queue).
+	full atomic.Bool
 }
 
+// queue asks the thread to drop [start, end) from its TLB and returns the
+// gen for wait.
 func (s *shootdownState) queue(start, end uint64) uint64 {
-	s.mu.Lock()
-	if len(s.pending) >= 8 {
-		s.full = true
-		s.pending = s.pending[:0]
-	} else if !s.full {
-		s.pending = append(s.pending, span{start, end})
+	// A whole-TLB flush still pending covers the range, and finding it
+	// needs no lock: a thread that has not yet stored false clears its
+	// TLB before it does, and whatever it caches after the clear comes
+	// from the page table, where the range is already zapped. The gen
+	// bump still makes wait wait for an access in flight. This keeps a
+	// shootdown of a thread that sits idle (the common case of a thread
+	// blocked elsewhere) to two atomics.
+	if !s.full.Load() {
+		s.mu.Lock()
+		if len(s.pending) >= 8 {
+			s.full.Store(true)
+			s.pending = s.pending[:0]
+		} else if !s.full.Load() {
+			s.pending = append(s.pending, span{start, end})
+		}
+		s.mu.Unlock()
 	}
-	s.mu.Unlock()
 	return s.gen.Add(1)
 }
 
