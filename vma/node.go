@@ -240,7 +240,8 @@ const reclaimBatch = 128
 // address space has shrunk, nodes go to the garbage collector.
 const maxReady = 16384
 
-// alloc returns a zeroed node: a recycled one if any is free.
+// alloc returns a node to overwrite: a recycled one if any is free, with
+// its old contents still in it (see become), or a new one.
 func (w *writer) alloc() *node {
 	if len(w.free) == 0 && w.reclaim != nil {
 		w.ready.mu.Lock()
@@ -264,22 +265,47 @@ func (w *writer) alloc() *node {
 	return new(node)
 }
 
+// become makes c, fresh from alloc, a node of this generation holding
+// src's entries (or, with src nil, an empty node of the given kind). It
+// writes only the entries in use and clears only c's stale pointers: on
+// reuse, a node is overwritten by the writer rather than cleared when
+// reclaimed, so that its cache lines do not bounce to the goroutine that
+// runs reclaim; and while the garbage collector marks, every pointer
+// written takes a write barrier.
+func (c *node) become(src *node, leaf bool, gen uint64) {
+	old, oldLeaf := c.n, c.leaf
+	c.n, c.leaf, c.gen = 0, leaf, gen
+	if src != nil {
+		c.keys, c.n = src.keys, src.n
+		if leaf {
+			copy(c.vmas[:src.n], src.vmas[:src.n])
+		} else {
+			copy(c.kids[:src.n], src.kids[:src.n])
+		}
+	}
+	// Slots at or past n hold nil (removeAt and the give functions
+	// clear what they vacate), so only [c.n, old) of the old kind's
+	// array can hold stale pointers.
+	switch {
+	case oldLeaf != leaf && oldLeaf:
+		clear(c.vmas[:old])
+	case oldLeaf != leaf:
+		clear(c.kids[:old])
+	case old > c.n && leaf:
+		clear(c.vmas[c.n:old])
+	case old > c.n:
+		clear(c.kids[c.n:old])
+	}
+}
+
 // mutable returns n itself if this generation made it, else a copy of it
 // that this generation owns (and, when recycling, retires n).
 func (w *writer) mutable(n *node) *node {
 	if n.gen == w.gen {
 		return n
 	}
-	// alloc's nodes are zeroed, so copying the entries in use is enough;
-	// copying fewer pointers matters because, while the garbage collector
-	// marks, each one copied takes a write barrier.
 	c := w.alloc()
-	c.keys, c.n, c.leaf, c.gen = n.keys, n.n, n.leaf, w.gen
-	if n.leaf {
-		copy(c.vmas[:n.n], n.vmas[:n.n])
-	} else {
-		copy(c.kids[:n.n], n.kids[:n.n])
-	}
+	c.become(n, n.leaf, w.gen)
 	if w.reclaim != nil {
 		w.retired = append(w.retired, n)
 	}
@@ -289,7 +315,7 @@ func (w *writer) mutable(n *node) *node {
 // newNode returns an empty node of this generation.
 func (w *writer) newNode(leaf bool) *node {
 	c := w.alloc()
-	c.leaf, c.gen = leaf, w.gen
+	c.become(nil, leaf, w.gen)
 	return c
 }
 
@@ -318,12 +344,8 @@ func (w *writer) seal() {
 		w.pending = make([]*node, 0, reclaimBatch)
 	}
 	w.reclaim(func() {
-		// No reader can reach these nodes now. Clearing them lets go of
-		// what they point to, and makes a reader that breaks the rule
-		// find empty nodes rather than stale VMAs.
-		for _, n := range batch {
-			*n = node{}
-		}
+		// No reader can reach these nodes now; the writer overwrites
+		// them when it reuses them (become).
 		w.ready.mu.Lock()
 		if w.ready.nodes < maxReady {
 			w.ready.batches = append(w.ready.batches, batch)
@@ -460,6 +482,11 @@ func (n *node) check(root bool) (int, error) {
 	for i := 1; i < n.n; i++ {
 		if n.keys[i-1] >= n.keys[i] {
 			return 0, fmt.Errorf("keys %#x, %#x out of order", n.keys[i-1], n.keys[i])
+		}
+	}
+	for i := range nodeMax {
+		if (n.leaf || i >= n.n) && n.kids[i] != nil || (!n.leaf || i >= n.n) && n.vmas[i] != nil {
+			return 0, fmt.Errorf("node of %d entries (leaf %v) keeps a stale pointer in slot %d", n.n, n.leaf, i)
 		}
 	}
 	if n.leaf {
