@@ -40,8 +40,9 @@ func TestConcurrentInstallZapFree(t *testing.T) {
 	}
 	errs := make(chan error, installers+readers+1)
 	var done atomic.Bool
-	var attempts, installed, refused, unmaps, checked, running atomic.Int64
+	var attempts, looks, installed, refused, unmaps, checked, running, reading atomic.Int64
 	running.Store(installers)
+	reading.Store(readers)
 	var all sync.WaitGroup
 
 	for i := range installers {
@@ -78,11 +79,13 @@ func TestConcurrentInstallZapFree(t *testing.T) {
 	}
 	for i := range readers {
 		all.Go(func() {
+			defer reading.Add(-1)
 			rng := rand.New(rand.NewPCG(uint64(i), 2))
 			for n := 0; !done.Load(); n++ {
 				if n%8 == 0 {
 					runtime.Gosched()
 				}
+				looks.Add(1)
 				_, a := randAddr(rng)
 				e := tb.Lookup(a)
 				if !e.Present() || !f.TryGet(e.PFN()) {
@@ -112,14 +115,17 @@ func TestConcurrentInstallZapFree(t *testing.T) {
 			tb.FreeEmpty(regionBase(r), regionBase(r+1))
 			unmaps.Add(1)
 		}
-		// Pace by the installers' progress, not by time, so every run
-		// interleaves whatever the scheduler does.
-		seen := int64(0)
+		// Pace by the installers' and the readers' progress, not by
+		// time, so every run interleaves whatever the scheduler does
+		// (on a loaded machine, pacing by the installers alone could
+		// end the test before a reader had run).
+		seen, seenLooks := int64(0), int64(0)
 		waitInstalls := func() {
-			for attempts.Load() < seen+50 && running.Load() > 0 {
+			for attempts.Load() < seen+50 && running.Load() > 0 ||
+				looks.Load() < seenLooks+20 && reading.Load() > 0 {
 				runtime.Gosched()
 			}
-			seen = attempts.Load()
+			seen, seenLooks = attempts.Load(), looks.Load()
 		}
 		for range cycles {
 			waitInstalls()
