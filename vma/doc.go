@@ -48,7 +48,12 @@
 // writer lock, or after taking a reference with TryGet or TryReadLock:
 // otherwise they may be freed under them. This package does not import
 // package rcu; it does not need to know which section a reader is in, only
-// that the owner frees VMAs a grace period after their release.
+// that the owner frees VMAs a grace period after their release. When the
+// owner turns on Tree.RecycleNodes (package fault does, with its RCU
+// domain), the tree's nodes follow the same rule: a Snapshot's lookups
+// may then be used only inside a read-side section or under the writer
+// lock, since the nodes a publish replaced are reused a grace period
+// later.
 //
 // Writers hold the address space's writer lock (the mmap write lock),
 // which this package does not own: Tree.Begin, everything on a Txn,
@@ -56,8 +61,9 @@
 // Txn is open at a time.
 //
 // Lock order, for the owner: the mmap write lock, then (inside Txn calls)
-// nothing — this package takes no lock of its own. WriteLock waits for
-// readers by spinning, yielding and sleeping, never by taking a lock.
+// only the tree's own mutex for reclaimed nodes, which it holds for a few
+// instructions and never while calling out. WriteLock waits for readers by
+// spinning, yielding and sleeping, never by taking a lock.
 //
 // # Lifecycle of a VMA
 //
