@@ -396,18 +396,29 @@ func (w *writer) insertEntry(n *node, i int, k uint64, v *VMA, kid *node) (*node
 	return n, r
 }
 
-// remove deletes key k, which must be present, from n's subtree; it
-// returns n's writable copy and the VMA it removed.
-func (w *writer) remove(n *node, k uint64) (*node, *VMA) {
-	n = w.mutable(n)
+// remove deletes key k from n's subtree, if it holds k and (unless want
+// is nil) its VMA is want; it returns n's writable copy and the VMA it
+// removed, or n itself and nil, having copied nothing, if it removed
+// nothing. Nodes are copied on the way back up, once the leaf has the key.
+func (w *writer) remove(n *node, k uint64, want *VMA) (*node, *VMA) {
+	i := n.floorIdx(k)
+	if i < 0 {
+		return n, nil
+	}
 	if n.leaf {
-		i := n.floorIdx(k)
+		if n.keys[i] != k || want != nil && n.vmas[i] != want {
+			return n, nil
+		}
+		n = w.mutable(n)
 		v := n.vmas[i]
 		n.removeAt(i)
 		return n, v
 	}
-	i := n.floorIdx(k)
-	kid, v := w.remove(n.kids[i], k)
+	kid, v := w.remove(n.kids[i], k, want)
+	if v == nil {
+		return n, nil
+	}
+	n = w.mutable(n)
 	n.kids[i] = kid
 	if kid.n > 0 {
 		n.keys[i] = kid.keys[0]
@@ -457,11 +468,11 @@ func (w *writer) insertRoot(root *node, k uint64, v *VMA) *node {
 	return top
 }
 
-// removeRoot deletes k from the tree rooted at root and returns the new
-// root and the VMA removed. An inner root left with one child gives way to
-// that child, so the tree gets lower as it empties.
-func (w *writer) removeRoot(root *node, k uint64) (*node, *VMA) {
-	n, v := w.remove(root, k)
+// removeRoot is remove from the root: it returns the new root and the VMA
+// removed (nil, and root unchanged, if none). An inner root left with one
+// child gives way to that child, so the tree gets lower as it empties.
+func (w *writer) removeRoot(root *node, k uint64, want *VMA) (*node, *VMA) {
+	n, v := w.remove(root, k, want)
 	for !n.leaf && n.n == 1 {
 		n = n.kids[0]
 	}

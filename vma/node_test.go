@@ -54,7 +54,7 @@ func TestNodeTreeAgainstBTree(t *testing.T) {
 						break
 					}
 					var v *VMA
-					root, v = w.removeRoot(root, k*PageSize)
+					root, v = w.removeRoot(root, k*PageSize, nil)
 					if v != vmas[k] {
 						rt.Fatalf("step %d: remove %#x returned %v", step, k, v)
 					}
@@ -69,7 +69,7 @@ func TestNodeTreeAgainstBTree(t *testing.T) {
 					break
 				}
 				var v *VMA
-				root, v = w.removeRoot(root, f*PageSize)
+				root, v = w.removeRoot(root, f*PageSize, nil)
 				if v != vmas[f] {
 					rt.Fatalf("step %d: remove %#x returned %v", step, f, v)
 				}
@@ -199,13 +199,31 @@ func TestNodeTreeDeep(t *testing.T) {
 			maxHeight = max(maxHeight, h)
 		}
 	}
+	// A remove that finds nothing to remove (an absent key, or a
+	// present key holding another VMA) changes and copies nothing (with
+	// recycling on for the check, a copy would retire the original).
+	w.seal()
+	w.reclaim = func(func()) {}
+	for _, k := range []uint64{2 * n, 2*n + 7, uint64(keys[0])} {
+		var want *VMA
+		if k == uint64(keys[0]) {
+			want = New(k*PageSize, (k+1)*PageSize, ProtRead, 0, 0, nil)
+		}
+		if r, v := w.removeRoot(root, k*PageSize, want); r != root || v != nil {
+			t.Fatalf("remove of absent %#x: root %p → %p, removed %v", k, root, r, v)
+		}
+	}
+	if len(w.retired) != 0 {
+		t.Fatalf("removes that removed nothing retired %d nodes", len(w.retired))
+	}
+	w.reclaim = nil
 	if maxHeight < 4 {
 		t.Fatalf("tree of %d VMAs only %d levels high: the test no longer reaches deep trees", n, maxHeight)
 	}
 	for i, j := range rng.Perm(n) {
 		key := uint64(keys[j])
 		var v *VMA
-		root, v = w.removeRoot(root, key*PageSize)
+		root, v = w.removeRoot(root, key*PageSize, nil)
 		if v == nil || v.Start != key*PageSize {
 			t.Fatalf("remove %#x returned %v", key, v)
 		}
@@ -242,7 +260,7 @@ func TestRecycledNodesAreReused(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	cycle := func() {
 		v := vs[rng.IntN(n)]
-		root, _ = w.removeRoot(root, v.Start)
+		root, _ = w.removeRoot(root, v.Start, v)
 		root = w.insertRoot(root, v.Start, v)
 		w.seal()
 	}

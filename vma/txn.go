@@ -129,10 +129,11 @@ func (tx *Txn) Insert(v *VMA) {
 func (tx *Txn) Remove(v *VMA) {
 	tx.checkOpen()
 	v.checkLive()
-	if tx.root.floor(v.Start) != v {
+	root, got := tx.t.w.removeRoot(tx.root, v.Start, v)
+	if got == nil {
 		panic(fmt.Sprintf("vma: Remove of %v, which is not in the Txn", v))
 	}
-	tx.root, _ = tx.t.w.removeRoot(tx.root, v.Start)
+	tx.root = root
 	tx.n--
 	tx.t.gaps.free(v.Start, v.End)
 	v.state = stateRemoved
