@@ -23,9 +23,18 @@ type gapNode struct {
 
 // gapOp is an undo-log entry: a change done to the index.
 type gapOp struct {
-	insert     bool // true: [start,end) was inserted; false: it was deleted
-	start, end uint64
+	kind       gapOpKind
+	start, end uint64 // the gap inserted or deleted; for a resize, the gap before it
+	now        uint64 // for a resize, the gap's start after it
 }
+
+type gapOpKind uint8
+
+const (
+	gapInserted gapOpKind = iota
+	gapDeleted
+	gapResized
+)
 
 // gapTree is the gap index; protected by the writer lock.
 type gapTree struct {
@@ -114,7 +123,7 @@ func (g *gapTree) insert(start, end uint64) {
 	g.root = insertGap(g.root, x)
 	g.n++
 	if g.logging {
-		g.undo = append(g.undo, gapOp{insert: true, start: start, end: end})
+		g.undo = append(g.undo, gapOp{kind: gapInserted, start: start, end: end})
 	}
 }
 
@@ -136,7 +145,7 @@ func (g *gapTree) delete(start uint64) {
 	g.root = deleteGap(g.root, start, &gone)
 	g.n--
 	if g.logging {
-		g.undo = append(g.undo, gapOp{start: start, end: gone.end})
+		g.undo = append(g.undo, gapOp{kind: gapDeleted, start: start, end: gone.end})
 	}
 	*gone = gapNode{}
 	g.spare = append(g.spare, gone)
@@ -192,6 +201,35 @@ func (g *gapTree) floor(addr uint64) *gapNode {
 	return best
 }
 
+// resize changes the gap that starts at key, which must exist, into
+// [start, end), in place: the caller guarantees that no other gap lies
+// between the old and the new start, so the tree's order holds, and only
+// the lengths along the path change. A syscall mostly shrinks or grows
+// one gap at one end, and this saves the delete and insert, with their
+// rebalancing, that a replace would take.
+func (g *gapTree) resize(key, start, end uint64) {
+	var old gapNode
+	resizeGap(g.root, key, start, end, &old)
+	if g.logging {
+		g.undo = append(g.undo, gapOp{kind: gapResized, start: old.start, end: old.end, now: start})
+	}
+}
+
+func resizeGap(n *gapNode, key, start, end uint64, old *gapNode) {
+	switch {
+	case n == nil:
+		panic(fmt.Sprintf("vma: gap index has no gap at %#x", key))
+	case key < n.start:
+		resizeGap(n.left, key, start, end, old)
+	case key > n.start:
+		resizeGap(n.right, key, start, end, old)
+	default:
+		old.start, old.end = n.start, n.end
+		n.start, n.end = start, end
+	}
+	n.maxLen = max(n.end-n.start, n.left.max(), n.right.max())
+}
+
 // occupy removes [start, end) from the free space for a VMA being
 // inserted. It reports false, changing nothing, if the range is not
 // wholly free.
@@ -201,12 +239,16 @@ func (g *gapTree) occupy(start, end uint64) bool {
 		return false
 	}
 	fs, fe := f.start, f.end
-	g.delete(fs)
-	if fs < start {
-		g.insert(fs, start)
-	}
-	if end < fe {
+	switch {
+	case fs < start && end < fe:
+		g.resize(fs, fs, start)
 		g.insert(end, fe)
+	case fs < start:
+		g.resize(fs, fs, start)
+	case end < fe:
+		g.resize(fs, end, fe)
+	default:
+		g.delete(fs)
 	}
 	return true
 }
@@ -214,18 +256,27 @@ func (g *gapTree) occupy(start, end uint64) bool {
 // free returns [start, end), a removed VMA's range, to the free space,
 // merging it with the gaps on either side.
 func (g *gapTree) free(start, end uint64) {
-	lo, hi := start, end
+	var below, above *gapNode
 	if start > 0 {
 		if p := g.floor(start - 1); p != nil && p.end == start {
-			lo = p.start
-			g.delete(p.start)
+			below = p
 		}
 	}
 	if n := g.floor(end); n != nil && n.start == end {
-		hi = n.end
-		g.delete(n.start)
+		above = n
 	}
-	g.insert(lo, hi)
+	switch {
+	case below != nil && above != nil:
+		bs, ae := below.start, above.end
+		g.delete(above.start)
+		g.resize(bs, bs, ae)
+	case below != nil:
+		g.resize(below.start, below.start, end)
+	case above != nil:
+		g.resize(above.start, start, above.end)
+	default:
+		g.insert(start, end)
+	}
 }
 
 // beginLog starts recording changes for rollback.
@@ -245,11 +296,13 @@ func (g *gapTree) endLog() {
 func (g *gapTree) rollback() {
 	g.logging = false
 	for i := len(g.undo) - 1; i >= 0; i-- {
-		op := g.undo[i]
-		if op.insert {
+		switch op := g.undo[i]; op.kind {
+		case gapInserted:
 			g.delete(op.start)
-		} else {
+		case gapDeleted:
 			g.insert(op.start, op.end)
+		case gapResized:
+			g.resize(op.now, op.start, op.end)
 		}
 	}
 	g.undo = g.undo[:0]
