@@ -197,19 +197,55 @@ func (m *Model) Store(addr uint64, b byte) Errno {
 		return 0
 	}
 	m.anonVMAPrepare(i)
+	m.privatePage(o, off, pa)[addr-pa] = b
+	delete(m.mem.lazy, pa)
+	return 0
+}
+
+// privatePage returns the private page at page address pa of a private
+// mapping, making it on the first write fault: a copy of the page-cache
+// page at off of the file object o (mm/memory.c: do_cow_fault()), or
+// zeroes for anonymous memory, o == nil (do_anonymous_page()).
+func (m *Model) privatePage(o *object, off, pa uint64) *page {
 	p := m.mem.priv[pa]
 	if p == nil {
 		p = new(page)
 		if o != nil {
 			if fp := o.pages[off]; fp != nil {
-				*p = *fp // copy-on-write of the page-cache page
+				*p = *fp
 			}
 		}
 		m.mem.priv[pa] = p
 	}
-	p[addr-pa] = b
-	delete(m.mem.lazy, pa)
-	return 0
+	return p
+}
+
+// populate is mm/gup.c: __mm_populate() → populate_vma_page_range() over
+// [start, end), which lies inside vmas[i]. A shared or read-only mapping
+// is faulted in for reading, which changes nothing the model tracks. A
+// private writable one is faulted with FOLL_WRITE "in order to break
+// COW": a write fault on every page, so the VMA gets an anon_vma and each
+// page of a file becomes a private copy, which later writes to the file
+// no longer reach. Pages beyond the end of the file fail (VM_FAULT_SIGBUS)
+// and are skipped, since __mm_populate() ignores errors. Anonymous pages
+// are not made: fresh zero pages read as absent ones do.
+func (m *Model) populate(i int, start, end uint64) {
+	if v := &m.vmas[i]; v.Prot&ProtWrite == 0 || v.VMShared() {
+		return
+	}
+	m.anonVMAPrepare(i)
+	v := &m.vmas[i]
+	o, npages := m.backing(v)
+	if o == nil {
+		return
+	}
+	for a := start; a < end; a += PageSize {
+		off := v.Pgoff + (a-v.Start)/PageSize
+		if off >= npages {
+			return // every later page is beyond the end too
+		}
+		m.privatePage(o, off, a)
+	}
 }
 
 // Touch records that a page fault happened at addr (mm/memory.c:
@@ -217,18 +253,23 @@ func (m *Model) Store(addr uint64, b byte) Errno {
 // (see fault). A write fault on a private mapping that permits
 // writing gives the VMA an anon_vma (do_anonymous_page() and
 // do_cow_fault() call anon_vma_prepare()), reusing a compatible
-// neighbour's; that identity decides later merges. A read fault, or a
-// fault the protection refuses, changes nothing the model tracks.
+// neighbour's; that identity decides later merges. On a private file
+// mapping it also copies the page (do_cow_fault()), so later writes to
+// the file are no longer seen there. A read fault, or a fault the
+// protection refuses, changes nothing the model tracks.
 func (m *Model) Touch(addr uint64, write bool) {
 	if !write {
 		m.fault(addr)
 		return
 	}
-	i, _, _, err := m.access(addr, ProtWrite)
+	i, o, off, err := m.access(addr, ProtWrite)
 	if (err != 0 && err != EIO) || m.vmas[i].VMShared() {
 		return
 	}
 	m.anonVMAPrepare(i) // even beyond EOF, as in Store
+	if err == 0 && o != nil {
+		m.privatePage(o, off, addr&^(PageSize-1))
+	}
 }
 
 // fault finds the VMA for a fault at addr, growing a MAP_GROWSDOWN VMA

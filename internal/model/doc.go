@@ -62,6 +62,17 @@
 //   - Without a valid map type (neither MAP_SHARED nor MAP_PRIVATE), the
 //     placement errors (ENOMEM, EPERM, EEXIST) still win over EINVAL.
 //   - A hint below mmap_min_addr is raised to it and then honoured if free.
+//   - Placement near a stack: top-down search takes the highest free range
+//     by the VMAs' real extents; if the VMA above it is MAP_GROWSDOWN and
+//     the range reaches into its stack_guard_gap (256 pages), it searches
+//     again below the guard gap's start, passing over any free range
+//     between another VMA and the stack (mm/vma.c:
+//     unmapped_area_topdown()). Bottom-up search likewise resumes above
+//     the stack.
+//   - MAP_POPULATE write-faults every page of a private writable mapping
+//     (FOLL_WRITE "to break COW"): a file mapping gets private copies and
+//     no longer sees the file's later writes. With MAP_NONBLOCK it
+//     populates nothing.
 //   - mremap: a shrink or same-size call without a new address checks
 //     nothing beyond the first VMA (it may unmap across VMAs and holes);
 //     an MREMAP_FIXED move without resize may span several VMAs (Linux
@@ -84,10 +95,10 @@
 // duplicate made by mremap with old_len 0), munmap forgets private pages.
 // File mappings are modelled with a page cache per File.ID that only the
 // model's own stores write: shared mappings write it, private mappings
-// copy a page on their first write, and pages at or beyond the end of the
-// file raise SIGBUS (EIO). Pages freed with MADV_FREE keep their contents
-// in the model; LazyFree reports that the real kernel may have dropped
-// them.
+// copy a page on their first write fault (Store, Touch, MAP_POPULATE),
+// and pages at or beyond the end of the file raise SIGBUS (EIO). Pages
+// freed with MADV_FREE keep their contents in the model; LazyFree reports
+// that the real kernel may have dropped them.
 //
 // # Intentional differences from Linux
 //

@@ -153,11 +153,10 @@ func (m *Model) mmapRegion(v VMA, flags uint32) (uint64, Errno) {
 	} else {
 		i = m.mergeNew(v, false)
 	}
-	// MAP_POPULATE: __mm_populate() → populate_vma_page_range() faults the
-	// range in, with FOLL_WRITE on private writable mappings: a write
-	// fault, so the VMA gets an anon_vma.
-	if flags&MapPopulate != 0 && v.Prot&ProtWrite != 0 && !v.VMShared() {
-		m.anonVMAPrepare(i)
+	// do_mmap(): MAP_POPULATE asks vm_mmap_pgoff() to populate the range,
+	// unless MAP_NONBLOCK is set too.
+	if flags&(MapPopulate|MapNonBlock) == MapPopulate {
+		m.populate(i, v.Start, v.End)
 	}
 	return v.Start, 0
 }

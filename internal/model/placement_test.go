@@ -172,6 +172,55 @@ func TestStackGuardGap(t *testing.T) {
 	}
 }
 
+// TestStackGuardRetry: when the highest free range (by the VMAs' real
+// extents) ends inside a MAP_GROWSDOWN VMA's guard gap, Linux's
+// unmapped_area_topdown() searches again strictly below the guard gap's
+// start: a free range between another VMA and the stack, inside the guard
+// gap, is skipped although it does not touch the stack. The real kernel
+// does this (mmap's TestKernelStackGuardPlacement).
+func TestStackGuardRetry(t *testing.T) {
+	m := model.New(model.Config{})
+	x := mmapBase - P
+	v := mustMmap(t, m, x-3*P, P, rw, fixedP)
+	g := mustMmap(t, m, x, P, rw, fixedP|model.MapGrowsDown)
+	if v != x-3*P || g != x {
+		t.Fatalf("setup: v=%#x g=%#x", v, g)
+	}
+	// Free: [x-2, x) directly below the stack, and everything below v.
+	want := x - model.StackGuardGap - P
+	if got := mustMmap(t, m, 0, P, rw, anonP); got != want {
+		t.Errorf("hint-less mmap at x%+d pages, want x%+d (below the guard gap, not under v at x-4)",
+			(int64(got)-int64(x))/P, (int64(want)-int64(x))/P)
+	}
+	// A hint that does not fit falls back to the same search, and so does
+	// an mremap move.
+	if got := mustMmap(t, m, x-2*P, 2*P, rw, anonP); got != want-2*P {
+		t.Errorf("mmap with a hint in the guard gap at x%+d pages, want x%+d", (int64(got)-int64(x))/P, (int64(want-2*P)-int64(x))/P)
+	}
+	old := mustMmap(t, m, 0x100000000, P, rw, anonP)
+	mustMmap(t, m, old+P, P, model.ProtRead, fixedP) // no growing in place
+	if got, err := m.Mremap(old, P, 2*P, model.MremapMaymove, 0); err != 0 || got != want-4*P {
+		t.Errorf("mremap move to %#x (%s), want %#x", got, err.Name(), want-4*P)
+	}
+
+	// Bottom-up (the fallback when nothing fits below MmapBase): a range
+	// that ends inside a stack's guard gap is refused, and the search
+	// goes on above the stack.
+	m = model.New(model.Config{})
+	mustMmap(t, m, model.DefaultMinAddr, mmapBase-model.DefaultMinAddr, model.ProtNone, fixedP|model.MapNoReserve)
+	s := mustMmap(t, m, mmapBase+4*P, P, rw, fixedP|model.MapGrowsDown)
+	if got := mustMmap(t, m, 0, 2*P, rw, anonP); got != s+P {
+		t.Errorf("bottom-up mmap at %#x, want just above the stack at %#x", got, s+P)
+	}
+	// One that ends at the guard gap's start is fine.
+	m = model.New(model.Config{})
+	mustMmap(t, m, model.DefaultMinAddr, mmapBase-model.DefaultMinAddr, model.ProtNone, fixedP|model.MapNoReserve)
+	s = mustMmap(t, m, mmapBase+model.StackGuardGap+2*P, P, rw, fixedP|model.MapGrowsDown)
+	if got := mustMmap(t, m, 0, 2*P, rw, anonP); got != mmapBase {
+		t.Errorf("bottom-up mmap at %#x, want %#x (ending at the guard gap below %#x)", got, uint64(mmapBase), s)
+	}
+}
+
 func TestStackGrowth(t *testing.T) {
 	m := model.New(model.Config{})
 	const top = 0x10000000

@@ -195,6 +195,71 @@ func TestFileContents(t *testing.T) {
 	})
 }
 
+// TestPopulatePrivateFile: MAP_POPULATE faults a private writable file
+// mapping in with FOLL_WRITE (populate_vma_page_range()), which breaks
+// copy-on-write: every page within the file becomes a private copy, so
+// later writes to the file are not seen through it. MAP_NONBLOCK turns
+// the populate off, and a read-only mapping is populated for reading
+// only: both still see the page cache.
+func TestPopulatePrivateFile(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		f := b.file(t, 1, true, 2*P+10)
+		sh := mmapOK(t, b, 0, 4, rw, model.MapShared|model.MapFixed, f, 0)
+		store(t, b, sh+5, 1) // before the populate: copied
+		pop := mmapOK(t, b, 10, 4, rw, model.MapPrivate|model.MapFixed|model.MapPopulate, f, 0)
+		nonblock := mmapOK(t, b, 20, 4, rw, model.MapPrivate|model.MapFixed|model.MapPopulate|model.MapNonBlock, f, 0)
+		ro := mmapOK(t, b, 30, 4, model.ProtRead, model.MapPrivate|model.MapFixed|model.MapPopulate, f, 0)
+		for pg := uint64(0); pg < 3; pg++ {
+			store(t, b, sh+pg*P+5, byte(10+pg)) // the last page is partial: 2P+5 < 2P+10
+		}
+		for pg := uint64(0); pg < 3; pg++ {
+			want := byte(0)
+			if pg == 0 {
+				want = 1
+			}
+			if v := load(t, b, pop+pg*P+5); v != want {
+				t.Errorf("populated private page %d reads %d, want its copy's %d", pg, v, want)
+			}
+			if v := load(t, b, nonblock+pg*P+5); v != byte(10+pg) {
+				t.Errorf("MAP_POPULATE|MAP_NONBLOCK page %d reads %d, want the file's %d", pg, v, 10+pg)
+			}
+			if v := load(t, b, ro+pg*P+5); v != byte(10+pg) {
+				t.Errorf("read-only populated page %d reads %d, want the file's %d", pg, v, 10+pg)
+			}
+		}
+		// The page beyond EOF was not populated: still SIGBUS.
+		if _, err := b.Load(pop + 3*P); err != model.EIO {
+			t.Errorf("populated page beyond EOF: %s, want EIO", err.Name())
+		}
+	})
+}
+
+// TestTouchCopiesFilePage: a write fault (Touch) on a private file
+// mapping copies the page (do_cow_fault()) without writing to it: from
+// then on the mapping no longer sees the file's writes to that page, but
+// still sees them on the pages it did not fault. A read fault copies
+// nothing.
+func TestTouchCopiesFilePage(t *testing.T) {
+	m := model.New(model.Config{})
+	f := &model.File{ID: 1, Writable: true, Size: 4 * P}
+	sh, _ := m.Mmap(testBase, 4*P, rw, model.MapShared|model.MapFixed, f, 0)
+	pr, _ := m.Mmap(testBase+16*P, 4*P, rw, model.MapPrivate|model.MapFixed, f, 0)
+	m.Store(sh+5, 1)
+	m.Touch(pr+5, true)
+	m.Touch(pr+P+5, false)
+	m.Store(sh+5, 2)
+	m.Store(sh+P+5, 3)
+	if v, _ := m.Load(pr + 5); v != 1 {
+		t.Errorf("write-faulted page reads %d, want its copy's 1", v)
+	}
+	if v, _ := m.Load(pr + P + 5); v != 3 {
+		t.Errorf("read-faulted page reads %d, want the file's 3", v)
+	}
+	if vs := m.VMAs(); vs[1].AnonID == 0 {
+		t.Errorf("write fault left no anon_vma: %v", vs[1])
+	}
+}
+
 // TestMapSyncOnFile: MAP_SYNC on a non-DAX file fails in the filesystem's
 // mmap_prepare after the old range was zapped, so a failed MAP_FIXED
 // leaves a hole.
