@@ -484,15 +484,20 @@ func TestKernelDifferential(t *testing.T) {
 		total, len(diffPolicies), time.Since(start).Round(time.Millisecond), kinds, bytes)
 }
 
-// TestKernelStackGuardPlacement checks the placement rule the simulator
-// follows and the model does not (see linuxPlacement): below a
-// MAP_GROWSDOWN VMA whose guard gap is hit, Linux searches again under the
-// guard gap's start, skipping even a free gap that ends at another VMA.
+// TestKernelStackGuardPlacement checks a placement rule the simulator and
+// the model (internal/model: unmappedAreaTopdown) follow and that is easy
+// to get wrong: below a MAP_GROWSDOWN VMA whose guard gap is hit, Linux
+// searches again under the guard gap's start, skipping even a free gap
+// that ends at another VMA.
 // Layout: v at x-3 pages, a MAP_GROWSDOWN VMA g at x, nothing else near;
 // a hint-less 1-page mmap then lands below x-256 pages, not at x-4. The
 // kernel side works in its own top-down area with hints only (never
 // MAP_FIXED outside the window) and is retried if the Go runtime maps
-// something there meanwhile.
+// something there meanwhile. x is where a hint-less page would go; when
+// that is a hole too small for the layout (the process's earlier
+// mappings leave such holes near the top of the area after other tests),
+// the hole is filled through a second harness, so that the search, and
+// the test's final mmap, pass it by.
 func TestKernelStackGuardPlacement(t *testing.T) {
 	kernelAvailable(t)
 	h, err := kernel.OpenAny(1 << 30)
@@ -500,6 +505,11 @@ func TestKernelStackGuardPlacement(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer h.Close()
+	fill, err := kernel.OpenAny(pg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fill.Close()
 	const (
 		rwProt = uint32(mmap.ProtRead | mmap.ProtWrite)
 		anon   = uint32(mmap.MapPrivate | mmap.MapAnonymous)
@@ -507,9 +517,10 @@ func TestKernelStackGuardPlacement(t *testing.T) {
 	)
 	guard := uint64(256 * pg)
 	var kx, kr uint64
+	filled := 0
 	for try := 0; ; try++ {
-		if try == 10 {
-			t.Skip("the Go runtime kept mapping memory next to the test's mappings")
+		if try == 20 {
+			t.Skipf("no room for the layout after %d tries (%d holes filled): the Go runtime kept mapping memory next to the test's mappings", try, filled)
 		}
 		x, err := h.Mmap(0, pg, rwProt, anon, -1, 0)
 		if err != nil {
@@ -517,6 +528,14 @@ func TestKernelStackGuardPlacement(t *testing.T) {
 		}
 		if err := h.ReleaseOutside(); err != nil {
 			t.Fatal(err)
+		}
+		if !kernelFree(t, x-8*pg, x) {
+			hole := kernelHoleStart(t, x)
+			if _, err := fill.Mmap(hole, x+pg-hole, uint32(mmap.ProtNone), anon|uint32(mmap.MapNoReserve), -1, 0); err != nil {
+				t.Fatal(err)
+			}
+			filled++
+			continue
 		}
 		v, err1 := h.Mmap(x-3*pg, pg, rwProt, anon, -1, 0)
 		g, err2 := h.Mmap(x, pg, rwProt, anon|gd, -1, 0)
@@ -533,6 +552,7 @@ func TestKernelStackGuardPlacement(t *testing.T) {
 		kx, kr = x, r
 		break
 	}
+	t.Logf("kernel: hint-less mmap at x%+d pages (%d holes filled first)", (int64(kr)-int64(kx))/pg, filled)
 	if kr+pg > kx-guard {
 		t.Fatalf("kernel: hint-less mmap at x%+d pages, want below the guard gap (x-256)", (int64(kr)-int64(kx))/pg)
 	}
@@ -560,6 +580,29 @@ func TestKernelStackGuardPlacement(t *testing.T) {
 // kernelFree reports whether /proc/self/maps shows nothing in [start, end).
 func kernelFree(t *testing.T, start, end uint64) bool {
 	t.Helper()
+	for _, m := range selfMaps(t) {
+		if m.Start < end && m.End > start {
+			return false
+		}
+	}
+	return true
+}
+
+// kernelHoleStart returns where the free range below addr begins: the end
+// of the highest mapping ending at or below addr (0 if none).
+func kernelHoleStart(t *testing.T, addr uint64) uint64 {
+	t.Helper()
+	start := uint64(0)
+	for _, m := range selfMaps(t) {
+		if m.End <= addr {
+			start = max(start, m.End)
+		}
+	}
+	return start
+}
+
+func selfMaps(t *testing.T) []kernel.Mapping {
+	t.Helper()
 	f, err := os.Open("/proc/self/maps")
 	if err != nil {
 		t.Fatal(err)
@@ -569,12 +612,7 @@ func kernelFree(t *testing.T, start, end uint64) bool {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, m := range ms {
-		if m.Start < end && m.End > start {
-			return false
-		}
-	}
-	return true
+	return ms
 }
 
 // TestKernelPopulatePrivateFile checks that MAP_POPULATE on a private
