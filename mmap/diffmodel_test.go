@@ -433,9 +433,10 @@ func TestModelDirected(t *testing.T) {
 		// copy-on-write (populate_vma_page_range() with FOLL_WRITE): the
 		// file's later writes are not seen through it, while they are
 		// through an unpopulated one and through one whose single page
-		// was write-faulted by Thread.Fault (do_cow_fault()) only there.
-		// File 1 has 8 pages and 100 bytes, so all four mapped pages lie
-		// within it.
+		// was write-faulted by Thread.Fault (do_cow_fault()) only there,
+		// nor through one mapped with MAP_POPULATE|MAP_NONBLOCK, which
+		// do_mmap() does not populate. File 1 has 8 pages and 100 bytes,
+		// so all four mapped pages lie within it.
 		name: "populate and write faults break COW",
 		ops: []op{
 			fileMap(base, uint32(mmap.MapShared)),
@@ -443,13 +444,14 @@ func TestModelDirected(t *testing.T) {
 			fileMap(base+16*pg, uint32(mmap.MapPrivate|mmap.MapPopulate)),
 			fileMap(base+32*pg, uint32(mmap.MapPrivate)),
 			fileMap(base+48*pg, uint32(mmap.MapPrivate)),
+			fileMap(base+64*pg, uint32(mmap.MapPrivate|mmap.MapPopulate|mmap.MapNonBlock)),
 			{kind: opFault, addr: base + 49*pg + 5, flags: 1},
 			{kind: opStore, addr: base + 5, val: 2},
 			{kind: opStore, addr: base + pg + 5, val: 3},
 			{kind: opStore, addr: base + 2*pg + 5, val: 4},
 		},
 		scan: []uint64{base, base + pg, base + 2*pg, base + 3*pg, base + 16*pg, base + 17*pg, base + 18*pg, base + 19*pg,
-			base + 32*pg, base + 33*pg, base + 48*pg, base + 49*pg, base + 50*pg},
+			base + 32*pg, base + 33*pg, base + 48*pg, base + 49*pg, base + 50*pg, base + 64*pg, base + 65*pg},
 	}}
 	for _, pol := range diffPolicies {
 		for _, c := range cases {

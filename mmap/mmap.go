@@ -84,7 +84,9 @@ func (as *AddressSpace) mmapTraced(addr, length uint64, prot Prot, flags Flag, f
 			Arg: fmt.Sprintf("%#x, %#x, %s, %s, off=%#x", addr, length, Prot(prot), flags, offset)})
 	}
 	got, err := as.doMmap(addr, length, prot, flags, file, offset, tb)
-	if err == nil && flags&MapPopulate != 0 {
+	// mm/mmap.c: do_mmap() populates only MAP_POPULATE without
+	// MAP_NONBLOCK.
+	if err == nil && flags&(MapPopulate|MapNonBlock) == MapPopulate {
 		as.populate(got, pageAlign(length), prot, flags&mapTypeMask == MapPrivate)
 	}
 	traceEnd(tb, "mmap", got, err)
@@ -325,7 +327,8 @@ func (f Flag) String() string {
 		n string
 	}{
 		{MapFixed, "MAP_FIXED"}, {MapAnonymous, "MAP_ANONYMOUS"}, {MapGrowsDown, "MAP_GROWSDOWN"},
-		{MapNoReserve, "MAP_NORESERVE"}, {MapPopulate, "MAP_POPULATE"}, {MapFixedNoreplace, "MAP_FIXED_NOREPLACE"},
+		{MapNoReserve, "MAP_NORESERVE"}, {MapPopulate, "MAP_POPULATE"}, {MapNonBlock, "MAP_NONBLOCK"},
+		{MapFixedNoreplace, "MAP_FIXED_NOREPLACE"},
 	}
 	var s string
 	switch f & mapTypeMask {
