@@ -34,6 +34,14 @@ func TestNodeTreeAgainstBTree(t *testing.T) {
 			keys []uint64
 		}
 		var old []kept
+		remove := func(step int, k uint64) {
+			var v *VMA
+			root, v = w.removeRoot(root, k*PageSize, nil)
+			if v != vmas[k] {
+				rt.Fatalf("step %d: remove %#x returned %v", step, k, v)
+			}
+			ref.Delete(k)
+		}
 
 		keySpace := rapid.Uint64Range(8, 4000).Draw(rt, "keySpace")
 		steps := rapid.IntRange(200, 6000).Draw(rt, "steps")
@@ -50,30 +58,17 @@ func TestNodeTreeAgainstBTree(t *testing.T) {
 			switch {
 			case op < 5: // insert; or, while shrinking, remove if present
 				if _, ok := ref.Get(k); ok {
-					if grow {
-						break
+					if !grow {
+						remove(step, k)
 					}
-					var v *VMA
-					root, v = w.removeRoot(root, k*PageSize, nil)
-					if v != vmas[k] {
-						rt.Fatalf("step %d: remove %#x returned %v", step, k, v)
-					}
-					ref.Delete(k)
 				} else {
 					root = w.insertRoot(root, k*PageSize, vmaAt(k))
 					ref.ReplaceOrInsert(k)
 				}
 			case op < 8: // remove the floor of k, if any
-				f, ok := refFloor(ref, k)
-				if !ok {
-					break
+				if f, ok := refFloor(ref, k); ok {
+					remove(step, f)
 				}
-				var v *VMA
-				root, v = w.removeRoot(root, f*PageSize, nil)
-				if v != vmas[f] {
-					rt.Fatalf("step %d: remove %#x returned %v", step, f, v)
-				}
-				ref.Delete(f)
 			case op == 8: // publish, keeping the published root
 				w.seal()
 				var keys []uint64
