@@ -10,7 +10,8 @@ import "sync/atomic"
 // at any time and read the returned immutable Snapshot. The VMAs a
 // snapshot holds may be used only while the reader is inside an RCU
 // read-side section (or holds the writer lock), because a removed VMA is
-// freed a grace period after its last reference drops. Writers must hold
+// freed a grace period after its last reference drops; with RecycleNodes
+// on, the same holds for the snapshot's lookups themselves. Writers must hold
 // the address space's writer lock (the mmap write lock) around
 // Begin ... Commit/Abort; one Txn is open at a time.
 type Tree struct {
@@ -64,10 +65,13 @@ func (t *Tree) RecycleNodes(reclaim func(func())) {
 	t.w.reclaim = reclaim
 }
 
-// Snapshot returns the published state of the tree: one atomic load. The
-// Snapshot itself stays valid and unchanged forever, but its VMAs may be
-// used only while the caller is inside an RCU read-side section (or holds
-// the writer lock); after that they may be freed. Safe for concurrent use.
+// Snapshot returns the published state of the tree: one atomic load. Its
+// VMAs may be used only while the caller is inside an RCU read-side
+// section (or holds the writer lock); after that they may be freed. The
+// Snapshot itself never changes; it can be searched at any later time
+// unless the tree recycles its nodes (RecycleNodes), in which case the
+// same rule as for its VMAs applies to its lookups. Safe for concurrent
+// use.
 func (t *Tree) Snapshot() *Snapshot { return t.cur.Load() }
 
 // A Snapshot is one published state of a Tree. It is immutable and safe
