@@ -37,6 +37,11 @@
 //     lock, or a fault that asks to be retried, falls back to the mmap
 //     lock.
 //
+// A fault that finds no VMA, once under the mmap lock (where every
+// policy's lockless path falls back to), grows a VM_GROWSDOWN VMA just
+// above the address if the MM's owner allows it (SetExpandStack; Linux
+// 6.5+ lock_mm_and_find_vma() → expand_stack_locked()), and retries.
+//
 // Counters records every path taken, under /proc/vmstat names where Linux
 // has them. Quirks deliberately break one rule each, so that examples can
 // show the failure and tests can prove they would catch it.

@@ -320,7 +320,13 @@ func (mm *MM) faultMmapLock(ctx *Context, addr uint64, flags Flags) Outcome {
 		v := snap.Find(addr)
 		mm.traceLookup(ctx, addr, v, snap.Version())
 		if v == nil {
+			// mm/memory.c: lock_mm_and_find_vma(): the VMA above may be
+			// a stack that grows down to addr (Linux 6.5+).
+			grows := mm.growsInto(snap, addr)
 			mm.lock.RUnlock()
+			if grows && mm.expandStack(ctx, addr) {
+				continue // the VMA covers addr now: look it up again
+			}
 			return SegvMapErr
 		}
 		if accessError(v.Prot, flags) {
@@ -338,7 +344,7 @@ func (mm *MM) faultMmapLock(ctx *Context, addr uint64, flags Flags) Outcome {
 		// went past EOF under us (truncate): the next attempt finds the
 		// page cached, or reports SIGBUS. The bound only guards against
 		// a misbehaving backing.
-		if res&Retry == 0 || try == 8 {
+		if res&Retry == 0 || try >= 8 {
 			if res&Retry != 0 {
 				return BusAdrErr
 			}

@@ -45,6 +45,9 @@ type MM struct {
 	// shootdown flushes every thread's TLB for [start, end) and waits for
 	// accesses in flight. Set once by SetShootdown before any fault.
 	shootdown func(start, end uint64)
+	// expandStackFn grows a VM_GROWSDOWN VMA (see stack.go); nil: no
+	// growth. Set once by SetExpandStack before any fault.
+	expandStackFn ExpandStackFunc
 }
 
 // NewMM returns an MM with an empty tree and page table, drawing frames
@@ -109,12 +112,13 @@ func (mm *MM) LockSeq() uint64 { return mm.lockSeq.Load() }
 // neighbours are read from the published tree inside an RCU read-side
 // section (sections nest), so they cannot be freed under us; a race with
 // a writer only changes which identity is picked, never correctness.
-func (mm *MM) prepareAnon(vf *VMFault) {
-	v := vf.VMA
+func (mm *MM) prepareAnon(vf *VMFault) { mm.prepareAnonVMA(vf.ctx, vf.VMA) }
+
+func (mm *MM) prepareAnonVMA(ctx *Context, v *vma.VMA) {
 	if v.AnonVMA() != 0 {
 		return
 	}
-	r := vf.ctx.Reader
+	r := ctx.Reader
 	r.Lock()
 	snap := mm.Tree.Snapshot()
 	id := uint64(0)

@@ -24,6 +24,10 @@ type Config struct {
 	MinAddr uint64
 	// MaxMapCount is vm.max_map_count; 0 means 65530.
 	MaxMapCount int
+	// StackLimit is RLIMIT_STACK in bytes: a fault just below a
+	// MAP_GROWSDOWN VMA grows it only while it stays this small
+	// (acct_stack_growth()); 0 means DefaultStackLimit, Linux's 8 MiB.
+	StackLimit uint64
 	// FaultAroundPages is the MapPages window in pages, rounded down to a
 	// power of two; 0 means 16, 1 disables fault-around.
 	FaultAroundPages int
@@ -53,6 +57,9 @@ func (c *Config) fill() error {
 	}
 	if c.MaxMapCount == 0 {
 		c.MaxMapCount = 65530
+	}
+	if c.StackLimit == 0 {
+		c.StackLimit = DefaultStackLimit
 	}
 	if c.FaultAroundPages == 0 {
 		c.FaultAroundPages = 16
@@ -160,6 +167,7 @@ func New(cfg Config) (*AddressSpace, error) {
 	as.release = as.releaseVMA
 	as.frees.init(as.freeVMA)
 	as.mm.SetShootdown(as.shootdown)
+	as.mm.SetExpandStack(as.expandStack)
 	return as, nil
 }
 

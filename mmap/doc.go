@@ -18,7 +18,10 @@
 // downgrades translations zaps them under the page-table locks, shoots down
 // every thread's TLB (waiting for accesses in flight), and only then frees
 // frames and returns: until it returns other threads may still use stale
-// translations, after it returns none can.
+// translations, after it returns none can. A load, store or fault just
+// below a MAP_GROWSDOWN VMA grows it down to the page, within the stack
+// guard gap, Config.StackLimit (RLIMIT_STACK) and MinAddr, as Linux 6.5+
+// does (stack.go).
 //
 // Three locking policies (Config.Policy) run the same workload; Quirks
 // (Config.Quirks) deliberately break one rule each. Check verifies every

@@ -68,3 +68,23 @@ func ExampleAddressSpace_WriteMaps() {
 	// 00501000-00502000 r--p 00000000 00:00 0
 	// 00502000-00503000 rw-p 00000000 00:00 0
 }
+
+// A store just below a MAP_GROWSDOWN mapping grows it, as a stack grows;
+// below the stack's RLIMIT_STACK (Config.StackLimit) the store faults.
+func ExampleThread_stackGrowth() {
+	as, _ := mmap.New(mmap.Config{StackLimit: 4 * mmap.PageSize})
+	defer as.Close()
+	th := as.NewThread()
+	defer th.Close()
+	const top = 0x7ff000000000
+	s, _ := as.Mmap(top-mmap.PageSize, mmap.PageSize, mmap.ProtRead|mmap.ProtWrite,
+		mmap.MapPrivate|mmap.MapAnonymous|mmap.MapFixed|mmap.MapGrowsDown, nil, 0)
+	fmt.Println(th.WriteUint64(s-3*mmap.PageSize, 1))
+	m := as.Mappings()[0]
+	fmt.Printf("%#x-%#x\n", m.Start, m.End)
+	fmt.Println(th.WriteUint64(s-4*mmap.PageSize, 1))
+	// Output:
+	// <nil>
+	// 0x7fefffffc000-0x7ff000000000
+	// SIGSEGV (SEGV_MAPERR) at 0x7fefffffb000
+}

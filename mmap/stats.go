@@ -13,6 +13,7 @@ type asCounters struct {
 	shootdowns                                   atomic.Int64
 	remoteFlush, remoteFlushReceived             atomic.Int64
 	vmasFreed                                    atomic.Int64
+	stackGrowths                                 atomic.Int64
 
 	mu                 sync.Mutex     // protects retired
 	retired            fault.Counters // counters of closed threads
@@ -69,6 +70,9 @@ type Stats struct {
 	Threads     int   // threads open now
 	FramesInUse int   // physical frames allocated now (page tables not counted)
 	VMAsFreed   int64 // VMAs released after their grace period
+	// StackGrowths counts faults that grew a MAP_GROWSDOWN VMA
+	// (expand_downwards()).
+	StackGrowths int64
 }
 
 // Stats returns the counters. It may be called at any time; while
@@ -98,6 +102,7 @@ func (as *AddressSpace) Stats() Stats {
 	s.Threads = len(threads)
 	s.FramesInUse = as.frames.InUse()
 	s.VMAsFreed = as.stats.vmasFreed.Load()
+	s.StackGrowths = as.stats.stackGrowths.Load()
 	return s
 }
 
