@@ -25,6 +25,11 @@ type simModel struct {
 	// ok and failed count the calls by kind and outcome, for the log.
 	ok, failed [numOpKinds]int
 	lastErr    error // the simulator's error for the last call
+	// stackTried counts accesses that landed in the gap below a
+	// MAP_GROWSDOWN VMA (growsInto), stackGrown those that grew it;
+	// growAt is the address of the last call's, if any.
+	stackTried, stackGrown int
+	growAt                 *uint64
 }
 
 // diffFile is one open file description in both worlds.
@@ -53,19 +58,34 @@ type diffConfig struct {
 	mmapBase    uint64
 	minAddr     uint64
 	maxMapCount int
+	stackLimit  uint64
 }
 
 func newSimModel(c diffConfig) (*simModel, error) {
-	as, err := mmap.New(mmap.Config{Policy: c.policy, MmapBase: c.mmapBase, MinAddr: c.minAddr, MaxMapCount: c.maxMapCount})
+	as, err := mmap.New(mmap.Config{Policy: c.policy, MmapBase: c.mmapBase, MinAddr: c.minAddr, MaxMapCount: c.maxMapCount, StackLimit: c.stackLimit})
 	if err != nil {
 		return nil, err
 	}
 	return &simModel{
 		as:    as,
 		th:    as.NewThread(),
-		m:     model.New(model.Config{MmapBase: c.mmapBase, MinAddr: c.minAddr, MaxMapCount: c.maxMapCount}),
+		m:     model.New(model.Config{MmapBase: c.mmapBase, MinAddr: c.minAddr, MaxMapCount: c.maxMapCount, StackLimit: c.stackLimit}),
 		files: newDiffFiles(),
 	}, nil
+}
+
+// stackStarts returns the starts of the simulator's MAP_GROWSDOWN VMAs
+// (genCfg.stacks).
+func (p *simModel) stackStarts() []uint64 { return growsDownStarts(p.as) }
+
+func growsDownStarts(as *mmap.AddressSpace) []uint64 {
+	var out []uint64
+	for _, h := range as.VMAStates() {
+		if h.GrowsDown {
+			out = append(out, h.Start)
+		}
+	}
+	return out
 }
 
 func (p *simModel) close() {
@@ -113,10 +133,9 @@ func accessErrno(err error) model.Errno {
 }
 
 // growsInto reports whether an access at addr would fault in the gap
-// below a MAP_GROWSDOWN VMA, which Linux (and the model) answer by growing
-// the stack (mm/mmap.c: expand_stack_locked()). The simulator's fault
-// handler (package fault) does not grow stacks: such accesses are left
-// out of the comparison — a known difference, named in the report.
+// below a MAP_GROWSDOWN VMA, which Linux, the model and the simulator
+// answer by trying to grow the stack (mm/mmap.c: expand_stack_locked()).
+// The differential tests use it only to count such accesses.
 func growsInto(vs []model.VMA, addr uint64) bool {
 	for _, v := range vs {
 		if v.End > addr {
@@ -129,14 +148,31 @@ func growsInto(vs []model.VMA, addr uint64) bool {
 // do runs o on both sides and returns a description of the first
 // difference, or nil.
 func (p *simModel) do(o op) error {
-	p.lastErr = nil
+	p.lastErr, p.growAt = nil, nil
 	err := p.do1(o)
 	if p.lastErr == nil {
 		p.ok[o.kind]++
 	} else {
 		p.failed[o.kind]++
 	}
+	if p.growAt != nil {
+		p.stackTried++
+		for _, v := range p.m.VMAs() {
+			if v.Start <= *p.growAt && *p.growAt < v.End {
+				p.stackGrown++
+				p.hist[len(p.hist)-1] += " (stack grown)"
+			}
+		}
+	}
 	return err
+}
+
+// countGrowth notes that the call accesses addr; do counts it if addr
+// lies in the gap below a stack, where the access tries to grow it.
+func (p *simModel) countGrowth(addr uint64) {
+	if growsInto(p.m.VMAs(), addr) {
+		p.growAt = &addr
+	}
 }
 
 func (p *simModel) do1(o op) error {
@@ -168,10 +204,7 @@ func (p *simModel) do1(o op) error {
 		p.lastErr = p.as.Madvise(o.addr, o.length, mmap.Advice(o.advice))
 		return errnoDiff(p.lastErr, p.m.Madvise(o.addr, o.length, o.advice))
 	case opStore:
-		if growsInto(p.m.VMAs(), o.addr) {
-			p.hist[len(p.hist)-1] += " (skipped: stack growth)"
-			return nil
-		}
+		p.countGrowth(o.addr)
 		serr := p.th.Write(o.addr, []byte{o.val})
 		p.lastErr = serr
 		merr := p.m.Store(o.addr, o.val)
@@ -180,10 +213,10 @@ func (p *simModel) do1(o op) error {
 		}
 		return nil
 	case opLoad:
-		var b [1]byte
-		p.lastErr = p.th.Read(o.addr, b[:])
+		p.countGrowth(o.addr)
 		return p.load(o.addr)
 	case opFault:
+		p.countGrowth(o.addr)
 		return p.fault(o.addr, o.flags&1 != 0)
 	}
 	return nil
@@ -212,10 +245,6 @@ func errnoDiff(serr error, merr model.Errno) error {
 // nothing, so the signal expected is what the model's Load (read) or
 // Store (write, on a copy of the model) would raise.
 func (p *simModel) fault(a uint64, write bool) error {
-	if growsInto(p.m.VMAs(), a) {
-		p.hist[len(p.hist)-1] += " (skipped: stack growth)"
-		return nil
-	}
 	var want model.Errno
 	if write {
 		want = p.m.Clone().Store(a, 0)
@@ -254,12 +283,9 @@ func (p *simModel) peek(a uint64) (byte, model.Errno) {
 
 // load compares one byte.
 func (p *simModel) load(a uint64) error {
-	vs := p.m.VMAs()
-	if growsInto(vs, a) {
-		return nil // see growsInto
-	}
 	var b [1]byte
 	serr := p.th.Read(a, b[:])
+	p.lastErr = serr
 	// The model's Load demands PROT_READ; x86 also lets PROT_WRITE or
 	// PROT_EXEC pages be read (internal/model/doc.go), and so does the
 	// simulator (arch/x86/mm/fault.c: access_error()): peek asks a copy
@@ -366,6 +392,7 @@ func (p *simModel) counts() string {
 	for k := range numOpKinds {
 		fmt.Fprintf(&b, "%s %d ok/%d failed; ", opNames[k], p.ok[k], p.failed[k])
 	}
+	fmt.Fprintf(&b, "accesses below a stack: %d, of which grew it: %d", p.stackTried, p.stackGrown)
 	return b.String()
 }
 
@@ -407,11 +434,66 @@ func TestModelDirected(t *testing.T) {
 	fileMap := func(addr uint64, flags uint32) op {
 		return op{kind: opMmap, addr: addr, length: 4 * pg, prot: rwP, flags: flags | uint32(mmap.MapFixed), file: 0}
 	}
+	const (
+		stack = base + 300*pg // a MAP_GROWSDOWN VMA's start
+		guard = 256 * pg      // stack_guard_gap
+		gd    = uint32(mmap.MapGrowsDown)
+	)
 	cases := []struct {
 		name string
+		cfg  diffConfig // policy is set for each run
 		ops  []op
 		scan []uint64 // pages loaded at the end
+		// grown and refused are how many calls grew a stack and how
+		// many tried and were refused.
+		grown, refused int
 	}{{
+		// A store, a load and a fault below a MAP_GROWSDOWN VMA grow it
+		// (expand_downwards()) until an accessible mapping lies within
+		// stack_guard_gap below the new start; once that mapping is
+		// PROT_NONE (not vma_is_accessible()) the growth goes on, up to
+		// RLIMIT_STACK (64 pages here). A refused growth is SIGSEGV and,
+		// when only the rlimit refused it, still leaves an anon_vma. A
+		// PROT_NONE stack grows and then refuses the access.
+		name: "stack growth: guard gap and rlimit",
+		cfg:  diffConfig{stackLimit: 64 * pg},
+		ops: []op{
+			{kind: opMmap, addr: stack, length: 2 * pg, prot: rwP, flags: fixP | gd, file: -1},
+			{kind: opStore, addr: stack - pg + 5, val: 1},
+			{kind: opLoad, addr: stack - 3*pg + 100},
+			{kind: opFault, addr: stack - 4*pg, flags: 1},
+			{kind: opMmap, addr: stack - 300*pg, length: pg, prot: rwP, flags: fixP, file: -1},
+			{kind: opFault, addr: stack - 299*pg + guard, flags: 0},      // exactly the gap: grows
+			{kind: opFault, addr: stack - 299*pg + guard - pg, flags: 0}, // within it: SIGSEGV
+			{kind: opStore, addr: stack - 50*pg, val: 2},
+			{kind: opMprotect, addr: stack - 300*pg, length: pg, prot: uint32(mmap.ProtNone)},
+			{kind: opStore, addr: stack - 62*pg, val: 3}, // 64 pages: the limit
+			{kind: opStore, addr: stack - 63*pg, val: 4}, // 65 pages: SIGSEGV
+			{kind: opLoad, addr: stack - 63*pg},
+			{kind: opMmap, addr: base + 600*pg, length: pg, prot: uint32(mmap.ProtNone), flags: fixP | gd, file: -1},
+			{kind: opLoad, addr: base + 598*pg},
+			{kind: opStore, addr: base + 597*pg, val: 5},
+		},
+		scan:  []uint64{stack - 63*pg, stack - 62*pg, stack - 4*pg, stack - 3*pg, stack - pg, stack, base + 598*pg},
+		grown: 7, refused: 4,
+	}, {
+		// No growth below mmap_min_addr (base + 2 pages here), and the
+		// guard gap does not apply between two stacks: the upper one
+		// grows right up to the lower one and does not merge with it.
+		name: "stack growth: mmap_min_addr and stacks side by side",
+		cfg:  diffConfig{minAddr: base + 2*pg},
+		ops: []op{
+			{kind: opMmap, addr: base + 2*pg, length: pg, prot: rwP, flags: fixP | gd, file: -1},
+			{kind: opStore, addr: base + pg, val: 1},
+			{kind: opFault, addr: base + pg, flags: 0},
+			{kind: opMmap, addr: base + 10*pg, length: pg, prot: rwP, flags: fixP | gd, file: -1},
+			{kind: opStore, addr: base + 4*pg, val: 2},
+			{kind: opStore, addr: base + 3*pg + 7, val: 3},
+			{kind: opStore, addr: base + 2*pg, val: 4},
+		},
+		scan:  []uint64{base + pg, base + 2*pg, base + 3*pg, base + 4*pg, base + 10*pg},
+		grown: 2, refused: 2,
+	}, {
 		// Below a MAP_GROWSDOWN VMA at x, with v at x-3 pages: top-down
 		// search finds [x-2, x) first, hits the stack guard gap and
 		// searches again below x-256 pages, skipping the free range under
@@ -456,7 +538,9 @@ func TestModelDirected(t *testing.T) {
 	for _, pol := range diffPolicies {
 		for _, c := range cases {
 			t.Run(pol.String()+"/"+c.name, func(t *testing.T) {
-				p, err := newSimModel(diffConfig{policy: pol})
+				cfg := c.cfg
+				cfg.policy = pol
+				p, err := newSimModel(cfg)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -468,6 +552,9 @@ func TestModelDirected(t *testing.T) {
 					if err := p.compare(); err != nil {
 						t.Fatalf("%s: %v\n%s", o, err, p.report())
 					}
+				}
+				if p.stackGrown != c.grown || p.stackTried-p.stackGrown != c.refused {
+					t.Errorf("%d calls grew a stack and %d were refused, want %d and %d", p.stackGrown, p.stackTried-p.stackGrown, c.grown, c.refused)
 				}
 				for _, a := range c.scan {
 					for _, off := range append(pageOffsets, 5) {

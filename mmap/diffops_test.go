@@ -88,6 +88,10 @@ type genCfg struct {
 	files int // number of files to choose from
 	// noGrowsDown leaves MAP_GROWSDOWN out.
 	noGrowsDown bool
+	// stacks, if set, returns the starts of the MAP_GROWSDOWN VMAs, so
+	// that loads and stores can aim just below them, where a fault grows
+	// the stack.
+	stacks func() []uint64
 }
 
 // Offsets within a page that loads and stores use, so that they meet.
@@ -338,10 +342,37 @@ func (g genCfg) pick(s source) (mmap.Mapping, bool) {
 // accessPage returns a page for a load or a store: mostly one inside a
 // mapping, sometimes any page of the arena.
 func (g genCfg) accessPage(s source) uint64 {
+	if g.stacks != nil && rare(s, 4, "below a stack") {
+		if a, ok := g.belowStack(s); ok {
+			return a
+		}
+	}
 	if g.vmas != nil && !rare(s, 3, "anywhere") {
 		if m, ok := g.pick(s); ok {
 			return m.Start + uint64(s.intn(int(min(m.Len()/pg, 64)), "page inside"))*pg
 		}
 	}
 	return g.page(s)
+}
+
+// belowStack returns a page in the arena a little below the start of a
+// MAP_GROWSDOWN VMA: mostly within 4 pages, sometimes anywhere below it.
+func (g genCfg) belowStack(s source) (uint64, bool) {
+	low := g.base - uint64(g.below)*pg
+	var in []uint64
+	for _, a := range g.stacks() {
+		if a > low && a <= g.base+uint64(g.pages)*pg {
+			in = append(in, a)
+		}
+	}
+	if len(in) == 0 {
+		return 0, false
+	}
+	a := in[s.intn(len(in), "stack")]
+	room := int((a - low) / pg)
+	n := min(room, 4)
+	if rare(s, 4, "far below") {
+		n = room
+	}
+	return a - uint64(1+s.intn(n, "pages below"))*pg, true
 }

@@ -66,6 +66,12 @@ type simKernel struct {
 	calls int
 	kinds map[string]int
 	bytes int // bytes read and compared
+	// growAt is the address of the access being compared when it lies
+	// in the gap below a MAP_GROWSDOWN VMA, where it tries to grow the
+	// stack (nil otherwise); stackTried and stackGrown count such
+	// accesses and those that grew it.
+	growAt                 *uint64
+	stackTried, stackGrown int
 }
 
 // kernelWindowPages is the part of the window the calls aim at.
@@ -89,7 +95,17 @@ func newSimKernel(t *testing.T, pol mmap.Policy) *simKernel {
 	if err != nil {
 		t.Fatalf("kernel window: %v", err)
 	}
-	as, err := mmap.New(mmap.Config{Policy: pol})
+	// The kernel grows a stack up to this process's RLIMIT_STACK
+	// (acct_stack_growth()), which need not be the default 8 MiB.
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_STACK, &rl); err != nil {
+		t.Fatal(err)
+	}
+	stackLimit := rl.Cur // RLIM_INFINITY is ^0: no limit, on both sides
+	if stackLimit == 0 {
+		stackLimit = 1 // 0 would mean the default; one byte refuses every growth, as 0 does
+	}
+	as, err := mmap.New(mmap.Config{Policy: pol, StackLimit: stackLimit})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,8 +241,8 @@ func (k *simKernel) simWindow() []mmap.Mapping {
 }
 
 // growsInto reports whether an access at a would fault in the gap below
-// a MAP_GROWSDOWN VMA, which the kernel answers by growing the stack and
-// the simulator does not (see growsInto in diffmodel_test.go).
+// a MAP_GROWSDOWN VMA, where the kernel and the simulator try to grow the
+// stack.
 func (k *simKernel) growsInto(a uint64) bool {
 	for _, h := range k.as.VMAStates() {
 		if h.End > a {
@@ -234,6 +250,20 @@ func (k *simKernel) growsInto(a uint64) bool {
 		}
 	}
 	return false
+}
+
+// growKernel makes the kernel try the stack growth that the simulator's
+// refused access at a (SEGV_ACCERR) made: a /proc/self/mem read grows a
+// stack as a fault does (mm/memory.c: __access_remote_vm() →
+// expand_stack()), and it must succeed, since the simulator grew it.
+func (k *simKernel) growKernel(a uint64) {
+	k.t.Helper()
+	if k.growAt == nil {
+		return
+	}
+	if _, kerr := k.h.Load(a); k.kernelErr(kerr) != 0 {
+		k.failf("access %s below a stack: the simulator grew it, the kernel read %s", k.rel(a), model.Errno(k.kernelErr(kerr)).Name())
+	}
 }
 
 func (k *simKernel) do(o op) {
@@ -268,12 +298,33 @@ func (k *simKernel) do(o op) {
 		sr, serr := k.as.Mremap(o.addr, o.length, o.newLen, mmap.MremapFlag(o.flags), o.newAddr)
 		kr, kerr := k.h.Mremap(o.addr, o.length, o.newLen, o.flags, o.newAddr)
 		k.compareResult("mremap", sr, serr, kr, k.kernelErr(kerr), pageAlign(o.newLen))
-	case opStore:
-		k.store(o.addr, o.val)
-	case opLoad:
-		k.load(o.addr)
-	case opFault:
-		k.fault(o.addr, o.flags&1 != 0)
+	case opStore, opLoad, opFault:
+		a := o.addr
+		if k.growsInto(a) {
+			k.growAt = &a
+			defer k.countGrowth(a)
+		}
+		switch o.kind {
+		case opStore:
+			k.store(a, o.val)
+		case opLoad:
+			k.load(a)
+		default:
+			k.fault(a, o.flags&1 != 0)
+		}
+	}
+}
+
+// countGrowth counts an access at a that tried to grow a stack, and
+// whether it did.
+func (k *simKernel) countGrowth(a uint64) {
+	k.growAt = nil
+	k.stackTried++
+	for _, m := range k.as.Mappings() {
+		if m.Start <= a && a < m.End {
+			k.stackGrown++
+			k.hist[len(k.hist)-1] += " (stack grown)"
+		}
 	}
 }
 
@@ -283,9 +334,6 @@ func (k *simKernel) do(o op) {
 // fault, copy-on-write included); see store for which ones compare.
 func (k *simKernel) fault(a uint64, write bool) {
 	k.t.Helper()
-	if k.growsInto(a) {
-		return
-	}
 	if !write {
 		if err := k.th.Fault(a, false); err != nil && accessErrno(err) == -1 {
 			k.failf("fault %s: %v", k.rel(a), err)
@@ -308,6 +356,7 @@ func (k *simKernel) fault(a uint64, write bool) {
 			k.failf("write fault %s: simulator %v, kernel %s (want EIO)", k.rel(a), serr, model.Errno(ke).Name())
 		}
 	case model.EACCES:
+		k.growKernel(a)
 	default:
 		k.failf("write fault %s: simulator %v", k.rel(a), serr)
 	}
@@ -330,9 +379,6 @@ func (k *simKernel) describe(o op) string {
 // (EIO) or the file has none (SIGBUS: EIO).
 func (k *simKernel) store(a uint64, v byte) {
 	k.t.Helper()
-	if k.growsInto(a) {
-		return
-	}
 	serr := k.th.Write(a, []byte{v})
 	switch accessErrno(serr) {
 	case 0:
@@ -345,7 +391,9 @@ func (k *simKernel) store(a uint64, v byte) {
 			k.failf("store %s: simulator %v, kernel %s (want EIO)", k.rel(a), serr, model.Errno(ke).Name())
 		}
 	case model.EACCES:
-		// Not comparable: the forced write would succeed.
+		// Not comparable: the forced write would succeed. But a
+		// stack the store grew must grow in the kernel too.
+		k.growKernel(a)
 	default:
 		k.failf("store %s: simulator %v", k.rel(a), serr)
 	}
@@ -355,14 +403,14 @@ func (k *simKernel) store(a uint64, v byte) {
 // kernel's /proc/self/mem; see store for which accesses compare.
 func (k *simKernel) load(a uint64) {
 	k.t.Helper()
-	if k.growsInto(a) {
-		return
-	}
 	var b [1]byte
 	serr := k.th.Read(a, b[:])
 	se := accessErrno(serr)
 	if se == model.EACCES {
-		return // PROT_NONE: the forced read would succeed
+		// PROT_NONE: the forced read would succeed, so only the
+		// growth of a stack is compared.
+		k.growKernel(a)
+		return
 	}
 	kv, kerr := k.h.Load(a)
 	ke := k.kernelErr(kerr)
@@ -458,7 +506,7 @@ func TestKernelDifferential(t *testing.T) {
 		}
 		seed = n
 	}
-	total, bytes := 0, 0
+	total, bytes, tried, grown := 0, 0, 0, 0
 	start := time.Now()
 	kinds := map[string]int{}
 	for i, pol := range diffPolicies {
@@ -467,7 +515,8 @@ func TestKernelDifferential(t *testing.T) {
 			defer k.close()
 			s := seed + uint64(i)
 			src := randSource{rand.New(rand.NewPCG(s, s^0x9e3779b97f4a7c15))}
-			g := genCfg{base: k.base, pages: kernelWindowPages, files: len(k.files), vmas: k.as.Mappings}
+			g := genCfg{base: k.base, pages: kernelWindowPages, files: len(k.files), vmas: k.as.Mappings,
+				stacks: func() []uint64 { return growsDownStarts(k.as) }}
 			t.Logf("seed %d (VMSIM_KERNEL_SEED=%d replays the first policy's)", s, seed)
 			for range calls {
 				k.do(g.gen(src))
@@ -475,13 +524,17 @@ func TestKernelDifferential(t *testing.T) {
 			}
 			total += k.calls
 			bytes += k.bytes
+			tried += k.stackTried
+			grown += k.stackGrown
+			t.Logf("%d accesses below a MAP_GROWSDOWN VMA compared; %d grew it", k.stackTried, k.stackGrown)
 			for n, c := range k.kinds {
 				kinds[n] += c
 			}
 		})
 	}
-	t.Logf("%d kernel-compared calls over %d policies in %v (by kind: %v); %d bytes of contents compared",
-		total, len(diffPolicies), time.Since(start).Round(time.Millisecond), kinds, bytes)
+	t.Logf("%d kernel-compared calls over %d policies in %v (by kind: %v); %d bytes of contents compared; "+
+		"%d accesses below a MAP_GROWSDOWN VMA, of which %d grew it",
+		total, len(diffPolicies), time.Since(start).Round(time.Millisecond), kinds, bytes, tried, grown)
 }
 
 // TestKernelStackGuardPlacement checks a placement rule the simulator and
@@ -642,6 +695,69 @@ func TestKernelPopulatePrivateFile(t *testing.T) {
 				if seen := b[0] == fb[0]; seen != (extra == 0) {
 					t.Errorf("populate=%v: the private mapping reads %#x, the file %#x", extra != 0, b[0], fb[0])
 				}
+			}
+		})
+	}
+}
+
+// TestKernelStackGrowth runs fixed accesses below MAP_GROWSDOWN VMAs on
+// the simulator and the kernel, comparing them after every call as
+// TestKernelDifferential does: a store, a load and a fault grow a stack;
+// an accessible mapping less than stack_guard_gap below the new start
+// refuses the growth, a PROT_NONE one does not; a stack may grow to
+// RLIMIT_STACK and no further; a read-only stack grows for a refused
+// store. The random calls of TestKernelDifferential rarely line these up.
+func TestKernelStackGrowth(t *testing.T) {
+	for _, pol := range diffPolicies {
+		t.Run(pol.String(), func(t *testing.T) {
+			k := newSimKernel(t, pol)
+			defer k.close()
+			const (
+				rwP  = uint32(mmap.ProtRead | mmap.ProtWrite)
+				fixP = uint32(mmap.MapPrivate | mmap.MapAnonymous | mmap.MapFixed)
+				gd   = uint32(mmap.MapGrowsDown)
+			)
+			b := k.base
+			stack := b + 400*pg
+			ops := []op{
+				{kind: opMmap, addr: b + 100*pg, length: pg, prot: rwP, flags: fixP, file: -1},
+				{kind: opMmap, addr: stack, length: 2 * pg, prot: rwP, flags: fixP | gd, file: -1},
+				{kind: opStore, addr: stack - pg + 5, val: 1},
+				{kind: opLoad, addr: stack - 3*pg + 100},
+				{kind: opFault, addr: stack - 4*pg, flags: 1},
+				{kind: opFault, addr: b + 101*pg + 256*pg},    // exactly the guard gap: grows
+				{kind: opFault, addr: b + 100*pg + 256*pg},    // within it: SIGSEGV
+				{kind: opStore, addr: b + 300*pg + 9, val: 2}, // within it: SIGSEGV
+				{kind: opMprotect, addr: b + 100*pg, length: pg, prot: uint32(mmap.ProtNone)},
+				{kind: opStore, addr: b + 150*pg + 9, val: 3}, // grows
+				{kind: opMmap, addr: b + 600*pg, length: pg, prot: uint32(mmap.ProtRead), flags: fixP | gd, file: -1},
+				{kind: opStore, addr: b + 598*pg, val: 4}, // grows, then SEGV_ACCERR
+				{kind: opLoad, addr: b + 597*pg},          // grows
+			}
+			grown, refused := 7, 2
+			// RLIMIT_STACK, if it is small enough to reach in the window.
+			var rl syscall.Rlimit
+			if err := syscall.Getrlimit(syscall.RLIMIT_STACK, &rl); err != nil {
+				t.Fatal(err)
+			}
+			if lim := rl.Cur &^ (pg - 1); lim >= 4*pg && lim <= 64<<20 {
+				top := b + 1024*pg + lim
+				ops = append(ops,
+					op{kind: opMmap, addr: top - pg, length: pg, prot: rwP, flags: fixP | gd, file: -1},
+					op{kind: opStore, addr: top - lim, val: 5},     // the limit: grows
+					op{kind: opStore, addr: top - lim - 1, val: 6}, // one page more: SIGSEGV
+				)
+				grown, refused = grown+1, refused+1
+			} else {
+				t.Logf("RLIMIT_STACK %#x: the limit is not reached in the window", rl.Cur)
+			}
+			for _, o := range ops {
+				k.do(o)
+				k.compare()
+			}
+			t.Logf("%d accesses below a MAP_GROWSDOWN VMA compared with the kernel; %d grew it", k.stackTried, k.stackGrown)
+			if k.stackGrown != grown || k.stackTried-k.stackGrown != refused {
+				t.Errorf("%d accesses grew a stack and %d were refused, want %d and %d", k.stackGrown, k.stackTried-k.stackGrown, grown, refused)
 			}
 		})
 	}

@@ -51,7 +51,10 @@ var diffPolicies = []mmap.Policy{mmap.PolicyRCURefcount, mmap.PolicyMmapLock, mm
 // model (internal/model, itself checked against Linux 6.18), for each
 // policy. After every call the result, errno, layout, hidden VMA state,
 // sampled contents and Check must agree. Some runs use a small
-// MaxMapCount, so that the map-count ENOMEM paths run.
+// MaxMapCount, so that the map-count ENOMEM paths run, and some a small
+// StackLimit, so that loads, stores and faults below a MAP_GROWSDOWN VMA
+// (which grow it) are also refused by RLIMIT_STACK, besides the guard
+// gap and mmap_min_addr.
 func TestModelRapid(t *testing.T) {
 	for _, pol := range diffPolicies {
 		t.Run(pol.String(), func(t *testing.T) {
@@ -63,6 +66,8 @@ func TestModelRapid(t *testing.T) {
 					total.ok[k] += p.ok[k]
 					total.failed[k] += p.failed[k]
 				}
+				total.stackTried += p.stackTried
+				total.stackGrown += p.stackGrown
 			})
 			t.Logf("%d calls compared with the model: %s", total.calls, total.counts())
 		})
@@ -79,12 +84,17 @@ func runRapidSequence(rt *rapid.T, pol mmap.Policy) *simModel {
 	if src.intn(3, "small map count") == 0 {
 		cfg.maxMapCount = 4 + src.intn(12, "max map count")
 	}
+	if src.intn(3, "small stack limit") == 0 {
+		// RLIMIT_STACK of a few pages, so that stack growth is refused
+		// by acct_stack_growth() inside the arena.
+		cfg.stackLimit = uint64(1+src.intn(8, "stack limit")) * pg
+	}
 	p, err := newSimModel(cfg)
 	if err != nil {
 		rt.Fatal(err)
 	}
 	defer p.close()
-	g := genCfg{base: rapidBase, pages: rapidPages, below: 2, wild: true, files: len(p.files), vmas: p.as.Mappings}
+	g := genCfg{base: rapidBase, pages: rapidPages, below: 2, wild: true, files: len(p.files), vmas: p.as.Mappings, stacks: p.stackStarts}
 	n := 20 + src.intn(80, "calls")
 	for range n {
 		o := g.gen(src)
