@@ -18,9 +18,12 @@ const benchPace = 10 * time.Microsecond
 // falls due meanwhile is late — so a long stall shows in p99 in
 // proportion to how much of the time it covers, which
 // BenchmarkFaultLatency (service time per fault) cannot show when only
-// one fault per writer cycle waits. The writer is the same.
+// one fault per writer cycle waits. The writer is the same, and so is
+// the kernel side: the real kernel's faults, paced alike, beside a thread
+// doing the same mmap(MAP_POPULATE)+munmap cycle.
 func BenchmarkFaultLatencyPaced(b *testing.B) {
 	for _, p := range benchPolicies {
 		b.Run(p.String(), func(b *testing.B) { benchLatencySim(b, p, benchPace) })
 	}
+	b.Run("kernel", func(b *testing.B) { benchLatencyKernel(b, benchPace) })
 }
