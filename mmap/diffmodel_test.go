@@ -363,6 +363,10 @@ func (p *simModel) compareHidden(vs []model.VMA) error {
 			{"VM_GROWSDOWN", h.GrowsDown, v.Flags&model.VMGrowsDown != 0},
 			{"VM_SYNC", h.Sync, v.Flags&model.VMSync != 0},
 			{"VM_NOHUGEPAGE", h.NoHuge, v.Flags&model.VMNoHuge != 0},
+			{"VM_HUGEPAGE", h.Huge, v.Flags&model.VMHugepage != 0},
+			{"VM_DONTCOPY", h.DontCopy, v.Flags&model.VMDontCopy != 0},
+			{"VM_DONTDUMP", h.DontDump, v.Flags&model.VMDontDump != 0},
+			{"VM_WIPEONFORK", h.WipeOnFork, v.Flags&model.VMWipeOnFork != 0},
 			{"VM_SHARED", h.VMShared, v.VMShared()},
 			{"VM_MAYSHARE", h.MayShare, v.Shared},
 			{"VM_MAYWRITE", h.MayWrite, v.MayWrite()},
@@ -447,6 +451,9 @@ func TestModelDirected(t *testing.T) {
 		// grown and refused are how many calls grew a stack and how
 		// many tried and were refused.
 		grown, refused int
+		// errs pins the errno of some calls (by index into ops) on both
+		// sides; 0 is success.
+		errs map[int]mmap.Errno
 	}{{
 		// A store, a load and a fault below a MAP_GROWSDOWN VMA grow it
 		// (expand_downwards()) until an accessible mapping lies within
@@ -534,6 +541,87 @@ func TestModelDirected(t *testing.T) {
 		},
 		scan: []uint64{base, base + pg, base + 2*pg, base + 3*pg, base + 16*pg, base + 17*pg, base + 18*pg, base + 19*pg,
 			base + 32*pg, base + 33*pg, base + 48*pg, base + 49*pg, base + 50*pg, base + 64*pg, base + 65*pg},
+	}, {
+		// The VMA-flag advices split like mprotect, merge back when the
+		// flag goes, keep a flagged VMA from merging with a new neighbour
+		// (and mprotect keeps the flag), apply across a hole before
+		// returning ENOMEM, and refuse MADV_WIPEONFORK on shared
+		// anonymous and file memory; MADV_HUGEPAGE clears MAP_STACK's
+		// VM_NOHUGEPAGE.
+		name: "madvise flag advices split and merge",
+		ops: []op{
+			{kind: opMmap, addr: base, length: 8 * pg, prot: rwP, flags: fixP, file: -1},
+			{kind: opMadvise, addr: base + 2*pg, length: 2 * pg, advice: model.MadvDontfork},
+			{kind: opMadvise, addr: base + 2*pg, length: 2 * pg, advice: model.MadvDofork},
+			{kind: opMadvise, addr: base + pg, length: pg, advice: model.MadvDontdump},
+			{kind: opMadvise, addr: base + 5*pg, length: pg, advice: model.MadvWipeonfork},
+			{kind: opMadvise, addr: base + 6*pg, length: 2 * pg, advice: model.MadvHugepage},
+			{kind: opMadvise, addr: base + 7*pg, length: pg, advice: model.MadvNohugepage},
+			{kind: opMmap, addr: base + 8*pg, length: 2 * pg, prot: rwP, flags: fixP, file: -1},
+			{kind: opMprotect, addr: base, length: 10 * pg, prot: uint32(mmap.ProtRead)},
+			{kind: opMadvise, addr: base + pg, length: pg, advice: model.MadvDodump},
+			{kind: opMadvise, addr: base + 5*pg, length: pg, advice: model.MadvKeeponfork},
+			{kind: opMadvise, addr: base + 6*pg, length: 2 * pg, advice: model.MadvNohugepage}, // 11: [6,8) merge; [8,10) stays apart
+			{kind: opMmap, addr: base + 12*pg, length: 2 * pg, prot: rwP, flags: uint32(mmap.MapShared | mmap.MapAnonymous | mmap.MapFixed), file: -1},
+			{kind: opMadvise, addr: base + 12*pg, length: pg, advice: model.MadvWipeonfork}, // 13
+			fileMap(base+16*pg, uint32(mmap.MapPrivate)),
+			{kind: opMadvise, addr: base + 16*pg, length: pg, advice: model.MadvWipeonfork}, // 15
+			{kind: opMadvise, addr: base, length: 20 * pg, advice: model.MadvDontfork},      // 16: the hole at 10-12 and 14-16
+			{kind: opMmap, addr: base + 24*pg, length: 2 * pg, prot: rwP, flags: fixP | uint32(mmap.MapStack), file: -1},
+			{kind: opMadvise, addr: base + 25*pg, length: pg, advice: model.MadvHugepage},
+			{kind: opMadvise, addr: base + 25*pg, length: pg, advice: model.MadvNohugepage}, // merges back
+			{kind: opMadvise, addr: base + 24*pg, length: 2 * pg, advice: model.MadvCold},
+			{kind: opMadvise, addr: base + 24*pg, length: 2 * pg, advice: model.MadvPageout},
+			{kind: opMadvise, addr: base + 24*pg, length: 2 * pg, advice: 12}, // MADV_MERGEABLE: not implemented
+		},
+		errs: map[int]mmap.Errno{1: 0, 2: 0, 11: 0, 13: mmap.EINVAL, 15: mmap.EINVAL, 16: mmap.ENOMEM, 18: 0, 19: 0, 20: 0, 21: 0, 22: mmap.EINVAL},
+	}, {
+		// A split at the map-count limit fails with EAGAIN, after the
+		// first of the two splits, as in mprotect.
+		name: "madvise flag advice at the map-count limit",
+		cfg:  diffConfig{maxMapCount: 2},
+		ops: []op{
+			{kind: opMmap, addr: base, length: 8 * pg, prot: rwP, flags: fixP, file: -1},
+			{kind: opMadvise, addr: base + 2*pg, length: 2 * pg, advice: model.MadvDontdump},
+			{kind: opMadvise, addr: base + 2*pg, length: 6 * pg, advice: model.MadvDodump},
+			{kind: opMadvise, addr: base + 2*pg, length: 6 * pg, advice: model.MadvHugepage},
+		},
+		errs: map[int]mmap.Errno{1: mmap.EAGAIN, 2: 0, 3: 0},
+	}, {
+		// MADV_POPULATE_WRITE breaks copy-on-write of a private file
+		// mapping (the file's later writes are not seen through it);
+		// MADV_POPULATE_READ does not. Both stop at the first failure:
+		// EFAULT at the page beyond the end of file 2 (4 pages), ENOMEM
+		// at a hole (without skipping it), EINVAL on a mapping without
+		// PROT_READ (even PROT_WRITE-only, readable on x86) or, for
+		// writing, PROT_WRITE. A populated private anonymous mapping
+		// has an anon_vma, which then decides merges.
+		name: "madvise populate",
+		ops: []op{
+			fileMap(base, uint32(mmap.MapShared)),
+			fileMap(base+16*pg, uint32(mmap.MapPrivate)),
+			{kind: opMadvise, addr: base + 16*pg, length: 2 * pg, advice: model.MadvPopulateWrite}, // 2
+			fileMap(base+32*pg, uint32(mmap.MapPrivate)),
+			{kind: opMadvise, addr: base + 32*pg, length: 4 * pg, advice: model.MadvPopulateRead}, // 4
+			{kind: opStore, addr: base + 5, val: 1},
+			{kind: opStore, addr: base + 2*pg + 5, val: 2},
+			{kind: opMmap, addr: base + 48*pg, length: 6 * pg, prot: rwP, flags: uint32(mmap.MapPrivate | mmap.MapFixed), file: 2},
+			{kind: opMadvise, addr: base + 48*pg, length: 6 * pg, advice: model.MadvPopulateWrite}, // 8: EFAULT at page 4
+			{kind: opMadvise, addr: base + 64*pg, length: 8 * pg, advice: model.MadvPopulateWrite}, // 9: nothing there
+			{kind: opMmap, addr: base + 64*pg, length: 2 * pg, prot: rwP, flags: fixP, file: -1},
+			{kind: opMmap, addr: base + 67*pg, length: 2 * pg, prot: rwP, flags: fixP, file: -1},
+			{kind: opMadvise, addr: base + 64*pg, length: 5 * pg, advice: model.MadvPopulateWrite}, // 12: hole at 66
+			{kind: opMmap, addr: base + 66*pg, length: pg, prot: rwP, flags: fixP, file: -1},       // merges with both? anon_vma decides
+			{kind: opMmap, addr: base + 80*pg, length: pg, prot: uint32(mmap.ProtWrite), flags: fixP, file: -1},
+			{kind: opMadvise, addr: base + 80*pg, length: pg, advice: model.MadvPopulateRead},  // 15
+			{kind: opMadvise, addr: base + 80*pg, length: pg, advice: model.MadvPopulateWrite}, // 16
+			{kind: opMmap, addr: base + 82*pg, length: pg, prot: uint32(mmap.ProtRead), flags: fixP, file: -1},
+			{kind: opMadvise, addr: base + 82*pg, length: pg, advice: model.MadvPopulateWrite}, // 18
+			{kind: opMadvise, addr: base + 82*pg, length: pg, advice: model.MadvPopulateRead},  // 19
+		},
+		scan: []uint64{base + 16*pg, base + 17*pg, base + 18*pg, base + 32*pg, base + 34*pg, base + 48*pg, base + 51*pg,
+			base + 64*pg, base + 67*pg, base + 68*pg},
+		errs: map[int]mmap.Errno{2: 0, 4: 0, 8: mmap.EFAULT, 9: mmap.ENOMEM, 12: mmap.ENOMEM, 15: mmap.EINVAL, 16: 0, 18: mmap.EINVAL, 19: 0},
 	}}
 	for _, pol := range diffPolicies {
 		for _, c := range cases {
@@ -545,9 +633,12 @@ func TestModelDirected(t *testing.T) {
 					t.Fatal(err)
 				}
 				defer p.close()
-				for _, o := range c.ops {
+				for i, o := range c.ops {
 					if err := p.do(o); err != nil {
 						t.Fatalf("%s: %v\n%s", o, err, p.report())
+					}
+					if want, ok := c.errs[i]; ok && !(want == 0 && p.lastErr == nil || want != 0 && errors.Is(p.lastErr, want)) {
+						t.Fatalf("call %d %s: %v, want %s\n%s", i, o, p.lastErr, errName(want), p.report())
 					}
 					if err := p.compare(); err != nil {
 						t.Fatalf("%s: %v\n%s", o, err, p.report())

@@ -261,8 +261,15 @@ func (g genCfg) genMremap(s source) op {
 	return o
 }
 
+// advices are the advice values the generator draws: every one vmsim
+// implements, and some Linux rejects (5, 7, 1212). Values Linux accepts
+// for features vmsim lacks (MADV_REMOVE, MADV_MERGEABLE, ...) are left
+// out, since vmsim answers them EINVAL where the kernel does not.
 var advices = []int{model.MadvNormal, model.MadvRandom, model.MadvSequential, model.MadvWillneed,
-	model.MadvDontneed, model.MadvDontneed, model.MadvFree, 5, 7, 1212}
+	model.MadvDontneed, model.MadvDontneed, model.MadvFree, 5, 7, 1212,
+	model.MadvDontfork, model.MadvDofork, model.MadvDontdump, model.MadvDodump,
+	model.MadvWipeonfork, model.MadvKeeponfork, model.MadvHugepage, model.MadvNohugepage,
+	model.MadvCold, model.MadvPageout, model.MadvPopulateRead, model.MadvPopulateWrite}
 
 // gen returns one random call.
 func (g genCfg) gen(s source) op {

@@ -10,6 +10,10 @@
 // an Errno that errors.Is matches against itself and against the
 // syscall.Errno of the same number. A failed call changes nothing, except
 // where Linux applies part of a call (mprotect and madvise over a hole).
+// Madvise implements the advice values Linux 6.18 accepts on these
+// mappings except for features vmsim lacks (see Madvise): the readahead
+// and fork/dump/huge-page flags, which split and merge VMAs, DONTNEED,
+// FREE, the no-ops WILLNEED, COLD and PAGEOUT, and POPULATE_READ/WRITE.
 //
 // A Thread is one simulated CPU: it owns a TLB and an RCU reader. Its
 // loads and stores go through the TLB, then the page table, then the fault

@@ -16,6 +16,10 @@ type VMAState struct {
 	GrowsDown  bool   // VM_GROWSDOWN ("gd")
 	Sync       bool   // VM_SYNC ("sf")
 	NoHuge     bool   // VM_NOHUGEPAGE ("nh")
+	Huge       bool   // VM_HUGEPAGE ("hg")
+	DontCopy   bool   // VM_DONTCOPY ("dc")
+	DontDump   bool   // VM_DONTDUMP ("dd")
+	WipeOnFork bool   // VM_WIPEONFORK ("wf")
 	VMShared   bool   // VM_SHARED ("sh")
 	MayShare   bool   // VM_MAYSHARE ("ms")
 	MayWrite   bool   // VM_MAYWRITE ("mw")
@@ -31,17 +35,21 @@ func (as *AddressSpace) VMAStates() []VMAState {
 	for _, v := range as.mm.Tree.Snapshot().VMAs() {
 		out = append(out, VMAState{
 			Start: v.Start, End: v.End,
-			Account:   v.Flags&flagAccount != 0,
-			NoReserve: v.Flags&vma.FlagNoReserve != 0,
-			SeqRead:   v.Flags&vma.FlagSeqRead != 0,
-			RandRead:  v.Flags&vma.FlagRandRead != 0,
-			GrowsDown: v.Flags&vma.FlagGrowsDown != 0,
-			Sync:      v.Flags&flagSync != 0,
-			NoHuge:    v.Flags&flagNoHuge != 0,
-			VMShared:  v.Flags&vma.FlagShared != 0,
-			MayShare:  v.Flags&flagMayShare != 0,
-			MayWrite:  v.Flags&vma.FlagMayWrite != 0,
-			Anon:      v.AnonVMA(),
+			Account:    v.Flags&flagAccount != 0,
+			NoReserve:  v.Flags&vma.FlagNoReserve != 0,
+			SeqRead:    v.Flags&vma.FlagSeqRead != 0,
+			RandRead:   v.Flags&vma.FlagRandRead != 0,
+			GrowsDown:  v.Flags&vma.FlagGrowsDown != 0,
+			Sync:       v.Flags&flagSync != 0,
+			NoHuge:     v.Flags&flagNoHuge != 0,
+			Huge:       v.Flags&flagHugepage != 0,
+			DontCopy:   v.Flags&flagDontCopy != 0,
+			DontDump:   v.Flags&flagDontDump != 0,
+			WipeOnFork: v.Flags&flagWipeOnFork != 0,
+			VMShared:   v.Flags&vma.FlagShared != 0,
+			MayShare:   v.Flags&flagMayShare != 0,
+			MayWrite:   v.Flags&vma.FlagMayWrite != 0,
+			Anon:       v.AnonVMA(),
 		})
 	}
 	return out

@@ -65,7 +65,9 @@ type simKernel struct {
 	hist  []string
 	calls int
 	kinds map[string]int
-	bytes int // bytes read and compared
+	// advices counts the madvise calls compared by "advice:errno".
+	advices map[string]int
+	bytes   int // bytes read and compared
 	// growAt is the address of the access being compared when it lies
 	// in the gap below a MAP_GROWSDOWN VMA, where it tries to grow the
 	// stack (nil otherwise); stackTried and stackGrown count such
@@ -109,7 +111,8 @@ func newSimKernel(t *testing.T, pol mmap.Policy) *simKernel {
 	if err != nil {
 		t.Fatal(err)
 	}
-	k := &simKernel{t: t, h: h, as: as, th: as.NewThread(), base: h.Window().Base, freed: map[uint64]bool{}, kinds: map[string]int{}}
+	k := &simKernel{t: t, h: h, as: as, th: as.NewThread(), base: h.Window().Base, freed: map[uint64]bool{}, kinds: map[string]int{},
+		advices: map[string]int{}}
 	// The same files as the model tests (newDiffFiles), with contents
 	// this time: the kernel reads them from disk, the simulator from its
 	// in-memory copy.
@@ -293,7 +296,9 @@ func (k *simKernel) do(o op) {
 				k.freed[a] = true
 			}
 		}
-		k.compareErrno("madvise", k.as.Madvise(o.addr, o.length, mmap.Advice(o.advice)), k.kernelErr(k.h.Madvise(o.addr, o.length, o.advice)))
+		serr := k.as.Madvise(o.addr, o.length, mmap.Advice(o.advice))
+		k.compareErrno("madvise", serr, k.kernelErr(k.h.Madvise(o.addr, o.length, o.advice)))
+		k.advices[fmt.Sprintf("%d:%s", o.advice, errName(serr))]++
 	case opMremap:
 		sr, serr := k.as.Mremap(o.addr, o.length, o.newLen, mmap.MremapFlag(o.flags), o.newAddr)
 		kr, kerr := k.h.Mremap(o.addr, o.length, o.newLen, o.flags, o.newAddr)
@@ -458,7 +463,8 @@ func (k *simKernel) compare() {
 		}{
 			{"ac", h.Account}, {"nr", h.NoReserve}, {"sr", h.SeqRead}, {"rr", h.RandRead},
 			{"gd", h.GrowsDown}, {"sf", h.Sync}, {"nh", h.NoHuge}, {"sh", h.VMShared},
-			{"ms", h.MayShare}, {"mw", h.MayWrite},
+			{"ms", h.MayShare}, {"mw", h.MayWrite}, {"hg", h.Huge}, {"dc", h.DontCopy},
+			{"dd", h.DontDump}, {"wf", h.WipeOnFork},
 		} {
 			if km.HasFlag(f.name) != f.sim {
 				k.failf("layout: VMA %d %s-%s: VmFlags %q simulator %v, kernel %v", i, k.rel(s.Start), k.rel(s.End), f.name, f.sim, !f.sim)
@@ -508,7 +514,7 @@ func TestKernelDifferential(t *testing.T) {
 	}
 	total, bytes, tried, grown := 0, 0, 0, 0
 	start := time.Now()
-	kinds := map[string]int{}
+	kinds, advices := map[string]int{}, map[string]int{}
 	for i, pol := range diffPolicies {
 		t.Run(pol.String(), func(t *testing.T) {
 			k := newSimKernel(t, pol)
@@ -530,11 +536,15 @@ func TestKernelDifferential(t *testing.T) {
 			for n, c := range k.kinds {
 				kinds[n] += c
 			}
+			for n, c := range k.advices {
+				advices[n] += c
+			}
 		})
 	}
 	t.Logf("%d kernel-compared calls over %d policies in %v (by kind: %v); %d bytes of contents compared; "+
 		"%d accesses below a MAP_GROWSDOWN VMA, of which %d grew it",
 		total, len(diffPolicies), time.Since(start).Round(time.Millisecond), kinds, bytes, tried, grown)
+	t.Logf("madvise calls compared, by advice:errno: %v", advices)
 }
 
 // TestKernelStackGuardPlacement checks a placement rule the simulator and

@@ -8,17 +8,34 @@ import (
 	"github.com/vmsim/vmsim/vma"
 )
 
-// Madvise gives advice about [addr, addr+length). MadvDontneed drops the
-// pages (private anonymous memory reads back as zeros; file and shared
-// memory refault from the page cache); MadvFree lets the kernel drop
-// private anonymous pages lazily (vmsim, having no memory pressure, keeps
-// them, as Linux does until reclaim); MadvRandom, MadvSequential and
-// MadvNormal set the VMA's readahead flags (splitting and merging VMAs);
-// MadvWillneed is accepted. Other advice values are EINVAL.
+// Madvise gives advice about [addr, addr+length), with the advice values
+// Linux 6.18 accepts on the mappings vmsim has:
+//
+//   - MadvDontneed drops the pages (private anonymous memory reads back
+//     as zeros; file and shared memory refault from the page cache);
+//     MadvFree lets the kernel drop private anonymous pages lazily
+//     (vmsim, having no memory pressure, keeps them, as Linux does until
+//     reclaim) and is EINVAL on other mappings;
+//   - MadvRandom, MadvSequential and MadvNormal set the VMA's readahead
+//     flags, and MadvDontfork/MadvDofork, MadvDontdump/MadvDodump,
+//     MadvWipeonfork/MadvKeeponfork and MadvHugepage/MadvNohugepage set
+//     or clear their VM_* flag: like mprotect, these split and merge
+//     VMAs; MadvWipeonfork is EINVAL on anything but private anonymous
+//     memory; a split at the map-count limit is EAGAIN;
+//   - MadvWillneed, MadvCold and MadvPageout are accepted and change
+//     nothing vmsim models;
+//   - MadvPopulateRead and MadvPopulateWrite prefault the range (see
+//     populateAdvised).
+//
+// Other advice values are EINVAL, including those Linux accepts for
+// features vmsim lacks (MADV_REMOVE, MADV_MERGEABLE, MADV_COLLAPSE,
+// MADV_DONTNEED_LOCKED, MADV_GUARD_INSTALL, ...).
 //
 // Like Linux, the advice is applied to every mapped part of the range and
 // ENOMEM is returned at the end if the range had holes (mm/madvise.c:
-// do_madvise, madvise_walk_vmas).
+// do_madvise, madvise_walk_vmas); an error from one VMA stops the walk
+// with the VMAs before it already advised. The populate advices instead
+// stop at the first hole (madvise_populate).
 func (as *AddressSpace) Madvise(addr, length uint64, advice Advice) error {
 	return as.madviseTraced(addr, length, advice, as.sysTrack)
 }
@@ -35,7 +52,9 @@ func (as *AddressSpace) madviseTraced(addr, length uint64, advice Advice, tb *tr
 
 func validAdvice(a Advice) bool {
 	switch a {
-	case MadvNormal, MadvRandom, MadvSequential, MadvWillneed, MadvDontneed, MadvFree:
+	case MadvNormal, MadvRandom, MadvSequential, MadvWillneed, MadvDontneed, MadvFree,
+		MadvDontfork, MadvDofork, MadvHugepage, MadvNohugepage, MadvDontdump, MadvDodump,
+		MadvWipeonfork, MadvKeeponfork, MadvCold, MadvPageout, MadvPopulateRead, MadvPopulateWrite:
 		return true
 	}
 	return false
@@ -58,6 +77,11 @@ func (as *AddressSpace) doMadvise(start, lenIn uint64, advice Advice, tb *trace.
 	}
 	if end == start {
 		return nil
+	}
+	if advice == MadvPopulateRead || advice == MadvPopulateWrite {
+		// madvise_do_behavior(): populating is its own walk, under the
+		// mmap read lock, which it drops to fault.
+		return as.populateAdvised(start, end, advice == MadvPopulateWrite)
 	}
 	as.mm.WriteLock()
 	defer as.mm.WriteUnlock()
@@ -105,18 +129,20 @@ func (c *change) madviseVMALocked(v *vma.VMA, s, e uint64, advice Advice) error 
 		return nil
 	case MadvWillneed:
 		return nil
+	case MadvCold, MadvPageout:
+		// madvise_cold(), madvise_pageout(): EINVAL only for VM_LOCKED,
+		// VM_PFNMAP or hugetlb VMAs, which vmsim does not make; no LRU
+		// or swap to act on.
+		return nil
 	}
-	flags := v.Flags &^ (vma.FlagSeqRead | vma.FlagRandRead)
-	switch advice {
-	case MadvSequential:
-		flags |= vma.FlagSeqRead
-	case MadvRandom:
-		flags |= vma.FlagRandRead
+	flags, err := advisedFlags(v, advice)
+	if err != nil {
+		return err
 	}
 	if flags == v.Flags {
 		return nil
 	}
-	_, err := c.modifyLocked(v, s, e, func(n *vma.VMA) { n.Flags = flags }, nil)
+	_, err = c.modifyLocked(v, s, e, func(n *vma.VMA) { n.Flags = flags }, nil)
 	if err == ENOMEM {
 		// madvise_update_vma(): "madvise() returns EAGAIN if kernel
 		// resources, such as slab, are temporarily unavailable" — and a
@@ -124,4 +150,42 @@ func (c *change) madviseVMALocked(v *vma.VMA, s, e uint64, advice Advice) error 
 		err = EAGAIN
 	}
 	return err
+}
+
+// advisedFlags returns v's flags as a VMA-flag advice leaves them, or the
+// advice's EINVAL (mm/madvise.c: madvise_vma_behavior(), the cases that
+// end in madvise_update_vma(); mm/khugepaged.c: hugepage_madvise()).
+func advisedFlags(v *vma.VMA, advice Advice) (vma.Flags, error) {
+	flags := v.Flags
+	switch advice {
+	case MadvNormal:
+		flags &^= vma.FlagSeqRead | vma.FlagRandRead
+	case MadvSequential:
+		flags = flags&^vma.FlagRandRead | vma.FlagSeqRead
+	case MadvRandom:
+		flags = flags&^vma.FlagSeqRead | vma.FlagRandRead
+	case MadvDontfork:
+		flags |= flagDontCopy
+	case MadvDofork:
+		flags &^= flagDontCopy // EINVAL only on VM_IO
+	case MadvDontdump:
+		flags |= flagDontDump
+	case MadvDodump:
+		flags &^= flagDontDump // EINVAL only on VM_SPECIAL or VM_DROPPABLE
+	case MadvWipeonfork:
+		// "if (vma->vm_file || new_flags & VM_SHARED) return -EINVAL":
+		// a shared anonymous mapping has a shmem vm_file, and a shared
+		// mapping of a read-only file has no VM_SHARED but a vm_file.
+		if v.Flags&vma.FlagAnonymous == 0 || v.Flags&flagMayShare != 0 {
+			return 0, EINVAL
+		}
+		flags |= flagWipeOnFork
+	case MadvKeeponfork:
+		flags &^= flagWipeOnFork // EINVAL only on VM_DROPPABLE
+	case MadvHugepage:
+		flags = flags&^flagNoHuge | flagHugepage
+	case MadvNohugepage:
+		flags = flags&^flagHugepage | flagNoHuge
+	}
+	return flags, nil
 }

@@ -27,6 +27,17 @@ const flagSync vma.Flags = 1 << 18
 // but the flag still takes part in merging, as in Linux.
 const flagNoHuge vma.Flags = 1 << 19
 
+// Flags that only madvise sets, each a Linux VM_* flag that vmsim keeps
+// for merging and for the smaps comparison (mm/madvise.c:
+// madvise_vma_behavior()); they have no other effect, since vmsim has no
+// fork, core dump or huge pages.
+const (
+	flagDontCopy   vma.Flags = 1 << 20 // VM_DONTCOPY: MADV_DONTFORK
+	flagDontDump   vma.Flags = 1 << 21 // VM_DONTDUMP: MADV_DONTDUMP
+	flagWipeOnFork vma.Flags = 1 << 22 // VM_WIPEONFORK: MADV_WIPEONFORK
+	flagHugepage   vma.Flags = 1 << 23 // VM_HUGEPAGE: MADV_HUGEPAGE
+)
+
 func pageAlign(n uint64) uint64 { return (n + pgtable.PageMask) &^ pgtable.PageMask }
 
 // Mmap maps length bytes at addr (a hint, or exactly with MapFixed) with

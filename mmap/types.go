@@ -114,6 +114,43 @@ const (
 	MadvWillneed   Advice = 3
 	MadvDontneed   Advice = 4
 	MadvFree       Advice = 8
+	// MadvDontfork sets VM_DONTCOPY (smaps "dc"): the range would not be
+	// inherited by a child. vmsim has no fork, so it only splits and
+	// blocks merges, as in Linux.
+	MadvDontfork Advice = 10
+	// MadvDofork clears VM_DONTCOPY.
+	MadvDofork Advice = 11
+	// MadvHugepage sets VM_HUGEPAGE (smaps "hg") and clears
+	// VM_NOHUGEPAGE, on every kind of mapping. vmsim has no huge pages.
+	MadvHugepage Advice = 14
+	// MadvNohugepage sets VM_NOHUGEPAGE (smaps "nh") and clears
+	// VM_HUGEPAGE.
+	MadvNohugepage Advice = 15
+	// MadvDontdump sets VM_DONTDUMP (smaps "dd"): no core dump of the range.
+	MadvDontdump Advice = 16
+	// MadvDodump clears VM_DONTDUMP.
+	MadvDodump Advice = 17
+	// MadvWipeonfork sets VM_WIPEONFORK (smaps "wf"): a child would see
+	// zeros. Only private anonymous memory accepts it; any other mapping
+	// is EINVAL.
+	MadvWipeonfork Advice = 18
+	// MadvKeeponfork clears VM_WIPEONFORK.
+	MadvKeeponfork Advice = 19
+	// MadvCold deactivates the pages. vmsim has no LRU: a no-op.
+	MadvCold Advice = 20
+	// MadvPageout reclaims the pages. vmsim has no swap or reclaim, and
+	// contents never change: a no-op.
+	MadvPageout Advice = 21
+	// MadvPopulateRead prefaults the range for reading, like MAP_POPULATE
+	// of a read-only mapping, stopping at the first failure: ENOMEM at
+	// an unmapped page, EINVAL on a mapping without PROT_READ, EFAULT at
+	// a page the fault refuses (beyond the end of a file).
+	MadvPopulateRead Advice = 22
+	// MadvPopulateWrite prefaults the range for writing (a write fault
+	// on each page: it breaks copy-on-write of a private file mapping),
+	// with the errors of MadvPopulateRead, EINVAL on a mapping without
+	// PROT_WRITE.
+	MadvPopulateWrite Advice = 23
 )
 
 // Errno is a Linux error number returned by the simulated syscalls. It

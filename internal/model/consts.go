@@ -60,14 +60,27 @@ const (
 
 // madvise advice values the model implements (asm-generic/mman-common.h).
 // Every other value, including advice Linux accepts but the model does not
-// implement, is EINVAL (see doc.go).
+// implement (MADV_REMOVE, MADV_MERGEABLE, MADV_COLLAPSE, MADV_GUARD_INSTALL,
+// ...), is EINVAL (see doc.go).
 const (
-	MadvNormal     = 0
-	MadvRandom     = 1
-	MadvSequential = 2
-	MadvWillneed   = 3
-	MadvDontneed   = 4
-	MadvFree       = 8
+	MadvNormal        = 0
+	MadvRandom        = 1
+	MadvSequential    = 2
+	MadvWillneed      = 3
+	MadvDontneed      = 4
+	MadvFree          = 8
+	MadvDontfork      = 10 // sets VMDontCopy
+	MadvDofork        = 11 // clears VMDontCopy
+	MadvHugepage      = 14 // sets VMHugepage, clears VMNoHuge
+	MadvNohugepage    = 15 // sets VMNoHuge, clears VMHugepage
+	MadvDontdump      = 16 // sets VMDontDump
+	MadvDodump        = 17 // clears VMDontDump
+	MadvWipeonfork    = 18 // sets VMWipeOnFork; private anonymous memory only
+	MadvKeeponfork    = 19 // clears VMWipeOnFork
+	MadvCold          = 20 // no LRU in the model: accepted, no effect
+	MadvPageout       = 21 // no reclaim in the model: accepted, no effect
+	MadvPopulateRead  = 22 // read-fault every page; stops at the first failure
+	MadvPopulateWrite = 23 // write-fault every page; stops at the first failure
 )
 
 // VMA.Flags bits: the hidden vm_flags that decide merging, with their
@@ -79,7 +92,12 @@ const (
 	VMAccount   uint32 = 0x00100000 // VM_ACCOUNT "ac": private writable memory charged to the commit limit
 	VMNoReserve uint32 = 0x00200000 // VM_NORESERVE "nr": MAP_NORESERVE
 	VMSync      uint32 = 0x00800000 // VM_SYNC "sf": MAP_SYNC (anonymous memory accepts and keeps it)
-	VMNoHuge    uint32 = 0x40000000 // VM_NOHUGEPAGE "nh": MAP_STACK (Linux 6.7+)
+	VMNoHuge    uint32 = 0x40000000 // VM_NOHUGEPAGE "nh": MAP_STACK (Linux 6.7+), MADV_NOHUGEPAGE
+
+	VMDontCopy   uint32 = 0x00020000 // VM_DONTCOPY "dc": MADV_DONTFORK
+	VMWipeOnFork uint32 = 0x02000000 // VM_WIPEONFORK "wf": MADV_WIPEONFORK
+	VMDontDump   uint32 = 0x04000000 // VM_DONTDUMP "dd": MADV_DONTDUMP
+	VMHugepage   uint32 = 0x20000000 // VM_HUGEPAGE "hg": MADV_HUGEPAGE
 )
 
 // StackGuardGap is the kernel's default stack_guard_gap (256 pages): the

@@ -285,7 +285,10 @@ func (d *diff) doMprotect() {
 func (d *diff) doMadvise() {
 	addr, length := d.addr(), d.length()
 	advices := []int{model.MadvNormal, model.MadvRandom, model.MadvSequential, model.MadvWillneed,
-		model.MadvDontneed, model.MadvDontneed, model.MadvFree, 5, 7}
+		model.MadvDontneed, model.MadvDontneed, model.MadvFree, 5, 7,
+		model.MadvDontfork, model.MadvDofork, model.MadvDontdump, model.MadvDodump,
+		model.MadvWipeonfork, model.MadvKeeponfork, model.MadvHugepage, model.MadvNohugepage,
+		model.MadvCold, model.MadvPageout, model.MadvPopulateRead, model.MadvPopulateWrite}
 	adv := advices[d.rng.IntN(len(advices))]
 	d.record("madvise(%s, %#x, %d)", d.rel(addr), length, adv)
 	d.kinds["madvise"]++
@@ -437,6 +440,10 @@ func (d *diff) compareLayout() {
 			{"nr", v.Flags&model.VMNoReserve != 0},
 			{"sf", v.Flags&model.VMSync != 0},
 			{"nh", v.Flags&model.VMNoHuge != 0},
+			{"hg", v.Flags&model.VMHugepage != 0},
+			{"dc", v.Flags&model.VMDontCopy != 0},
+			{"dd", v.Flags&model.VMDontDump != 0},
+			{"wf", v.Flags&model.VMWipeOnFork != 0},
 			{"sh", v.VMShared()},
 			{"ms", v.Shared},
 			{"mw", v.MayWrite()},

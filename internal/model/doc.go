@@ -26,8 +26,9 @@
 //
 // Two VMAs that touch merge when everything Linux compares is equal: the
 // protection, sharing, the hidden vm_flags (VMA.Flags: VM_GROWSDOWN,
-// VM_SEQ_READ / VM_RAND_READ from madvise, VM_ACCOUNT for private writable
-// memory, VM_NORESERVE), the file (the same open file description; every
+// VM_SEQ_READ / VM_RAND_READ, VM_DONTCOPY, VM_DONTDUMP, VM_WIPEONFORK,
+// VM_HUGEPAGE / VM_NOHUGEPAGE from madvise, VM_ACCOUNT for private
+// writable memory, VM_NORESERVE), the file (the same open file description; every
 // MAP_SHARED|MAP_ANONYMOUS mmap is its own shmem object), a contiguous
 // page offset (private anonymous memory takes its creation address >> 12
 // as its offset and keeps it when a faulted VMA is moved), and compatible
@@ -54,6 +55,12 @@
 //     (ENOMEM at the end), mprotect stops at the first hole or at a VMA
 //     that refuses the protection (EACCES).
 //   - madvise turns a failed split (ENOMEM) into EAGAIN.
+//   - MADV_WIPEONFORK is EINVAL on shared anonymous memory (it has a
+//     shmem file) as on any file mapping; MADV_HUGEPAGE and
+//     MADV_NOHUGEPAGE set their flag on every kind of mapping, each
+//     clearing the other.
+//   - MADV_POPULATE_READ needs VM_READ: a PROT_WRITE-only or
+//     PROT_EXEC-only mapping, readable on x86, is EINVAL.
 //   - MAP_SHARED_VALIDATE on anonymous memory is EINVAL; on a file with
 //     MAP_FIXED_NOREPLACE it is EOPNOTSUPP (not in LEGACY_MAP_MASK).
 //   - MAP_SYNC on a file without DAX is EOPNOTSUPP from the filesystem's
@@ -122,9 +129,15 @@
 //     readable, mapped with PROT_EXEC allowed (no noexec mount), MAP_SYNC
 //     accepted by MAP_SHARED_VALIDATE but refused without DAX.
 //   - madvise implements MADV_NORMAL, RANDOM, SEQUENTIAL, WILLNEED,
-//     DONTNEED and FREE; every other advice, including ones Linux accepts
-//     (MADV_REMOVE, MADV_DONTFORK, MADV_COLD, MADV_GUARD_INSTALL, ...), is
-//     EINVAL.
+//     DONTNEED and FREE; the flag advices MADV_DONTFORK/DOFORK,
+//     DONTDUMP/DODUMP, WIPEONFORK/KEEPONFORK (private anonymous memory
+//     only) and HUGEPAGE/NOHUGEPAGE, which split and merge like
+//     mprotect; MADV_COLD and MADV_PAGEOUT as no-ops; and
+//     MADV_POPULATE_READ/WRITE, which fault every page and stop at the
+//     first hole (ENOMEM), VMA without the permission (EINVAL) or
+//     SIGBUS (EFAULT). Every other advice, including ones Linux accepts
+//     (MADV_REMOVE, MADV_MERGEABLE, MADV_DONTNEED_LOCKED, MADV_COLLAPSE,
+//     MADV_GUARD_INSTALL, ...), is EINVAL.
 //   - Load and Store need PROT_READ and PROT_WRITE; x86 hardware also
 //     lets PROT_WRITE or PROT_EXEC pages be read.
 //   - File size is fixed: there is no truncate, and writes through other

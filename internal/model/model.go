@@ -96,7 +96,7 @@ type VMA struct {
 	// otherwise. Splits of one object can merge again; two objects never.
 	Shm   int
 	Pgoff uint64 // vm_pgoff, in pages: the file offset, or for private anonymous memory the creation address >> 12
-	Flags uint32 // VMGrowsDown | VMSeqRead | VMRandRead | VMAccount | VMNoReserve | VMSync | VMNoHuge
+	Flags uint32 // VMGrowsDown | VMSeqRead | VMRandRead | VMAccount | VMNoReserve | VMSync | VMNoHuge | VMHugepage | VMDontCopy | VMDontDump | VMWipeOnFork
 	// AnonID is the identity of the VMA's anon_vma; 0 = none yet. Private
 	// mappings get one on their first write fault (mm/rmap.c:
 	// __anon_vma_prepare()), possibly shared with a compatible neighbour.
