@@ -32,7 +32,6 @@ func (as *AddressSpace) populateAdvised(start, end uint64, write bool) error {
 	if as.closed.Load() {
 		return ErrClosed
 	}
-	as.stats.madvises.Add(1)
 	t := as.NewThreadNamed("madvise-populate")
 	defer t.Close()
 	for cur := start; cur < end; {
@@ -46,6 +45,7 @@ func (as *AddressSpace) populateAdvised(start, end uint64, write bool) error {
 			}
 		}
 	}
+	as.stats.madvises.Add(1)
 	return nil
 }
 
