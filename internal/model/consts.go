@@ -27,7 +27,7 @@ const (
 	MapGrowsDown      uint32 = 0x100
 	MapDenyWrite      uint32 = 0x800 // ignored by Linux
 	MapExecutable     uint32 = 0x1000
-	MapLocked         uint32 = 0x2000 // accepted, not modelled
+	MapLocked         uint32 = 0x2000 // sets VMLocked, counted against MemlockLimit, populates
 	MapNoReserve      uint32 = 0x4000
 	MapPopulate       uint32 = 0x8000
 	MapNonBlock       uint32 = 0x10000
@@ -87,6 +87,7 @@ const (
 // Linux VM_* values (include/linux/mm.h) and /proc/pid/smaps mnemonics.
 const (
 	VMGrowsDown uint32 = 0x00000100 // VM_GROWSDOWN "gd": MAP_GROWSDOWN
+	VMLocked    uint32 = 0x00002000 // VM_LOCKED "lo": MAP_LOCKED
 	VMSeqRead   uint32 = 0x00008000 // VM_SEQ_READ "sr": MADV_SEQUENTIAL
 	VMRandRead  uint32 = 0x00010000 // VM_RAND_READ "rr": MADV_RANDOM
 	VMAccount   uint32 = 0x00100000 // VM_ACCOUNT "ac": private writable memory charged to the commit limit

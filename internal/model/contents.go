@@ -319,6 +319,12 @@ func (m *Model) expandDownwards(i int, addr uint64) Errno {
 	if v.End-addr > m.cfg.StackLimit {
 		return ENOMEM
 	}
+	// acct_stack_growth(): "mlock limit tests"; expand_downwards()
+	// counts the growth of a locked stack.
+	if !m.mlockFutureOK(v.Flags, grow*PageSize) {
+		return ENOMEM
+	}
+	m.account(v.Flags, grow*PageSize)
 	v.Start = addr
 	v.Pgoff -= grow
 	return 0

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -39,7 +40,7 @@ type diff struct {
 func newDiff(t *testing.T, seed uint64) *diff {
 	kb := newKernelBackend(t)
 	d := &diff{t: t, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), seed: seed,
-		m: model.New(model.Config{}), kb: kb, base: kb.base(), paths: map[int]string{}, kinds: map[string]int{},
+		m: model.New(model.Config{MemlockLimit: memlockLimit(t)}), kb: kb, base: kb.base(), paths: map[int]string{}, kinds: map[string]int{},
 		arena: []int{24, 48, 96}[seed%3]}
 	// Files: id 1 is 8 pages + 100 bytes (its last page is partial),
 	// opened read-write and read-only; id 2 is 4 pages.
@@ -200,6 +201,9 @@ func (d *diff) doMmap() {
 	if d.rng.IntN(40) == 0 {
 		flags |= model.MapStack
 	}
+	if d.rng.IntN(12) == 0 {
+		flags |= model.MapLocked
+	}
 	if d.rng.IntN(60) == 0 {
 		flags |= model.MapSync
 	}
@@ -210,6 +214,9 @@ func (d *diff) doMmap() {
 	mr, me := d.m.Mmap(addr, length, prot, flags, f, off)
 	kr, ke := d.kb.Mmap(addr, length, prot, flags, f, off)
 	d.compareResult("mmap", mr, me, kr, ke, length)
+	if flags&model.MapLocked != 0 {
+		d.kinds["mmap MAP_LOCKED "+me.Name()]++
+	}
 }
 
 func fileName(f *model.File) string {
@@ -444,6 +451,7 @@ func (d *diff) compareLayout() {
 			{"dc", v.Flags&model.VMDontCopy != 0},
 			{"dd", v.Flags&model.VMDontDump != 0},
 			{"wf", v.Flags&model.VMWipeOnFork != 0},
+			{"lo", v.Flags&model.VMLocked != 0},
 			{"sh", v.VMShared()},
 			{"ms", v.Shared},
 			{"mw", v.MayWrite()},
@@ -522,4 +530,42 @@ func TestKernelDifferential(t *testing.T) {
 	_ = kernel.DefaultWindow
 	t.Logf("%d kernel-compared calls over %d sequences in %v (seeds %v); compared by kind: %v",
 		total, len(seeds), time.Since(start).Round(time.Millisecond), seeds, kinds)
+}
+
+// memlockLimit returns the Config.MemlockLimit that matches this process:
+// 0 (no limit) with CAP_IPC_LOCK in its effective set, as for root, or
+// with an infinite RLIMIT_MEMLOCK; otherwise the soft limit, or -1 for a
+// limit of 0 (mm/mlock.c: can_do_mlock(), mm/mmap.c: mlock_future_ok()).
+// The kernel counts the whole process's locked memory; this test locks
+// none outside its window.
+func memlockLimit(t *testing.T) int64 {
+	t.Helper()
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const capIPCLock = 14
+	for _, line := range strings.Split(string(status), "\n") {
+		if rest, ok := strings.CutPrefix(line, "CapEff:"); ok {
+			eff, err := strconv.ParseUint(strings.TrimSpace(rest), 16, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if eff&(1<<capIPCLock) != 0 {
+				return 0
+			}
+		}
+	}
+	const rlimitMemlock = 8 // include/uapi/asm-generic/resource.h: RLIMIT_MEMLOCK
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(rlimitMemlock, &rl); err != nil {
+		t.Fatal(err)
+	}
+	switch {
+	case rl.Cur == 0:
+		return -1
+	case rl.Cur >= 1<<62:
+		return 0 // RLIM_INFINITY
+	}
+	return int64(rl.Cur)
 }

@@ -118,13 +118,18 @@
 //   - Privilege: the model's process lacks CAP_SYS_RAWIO, so MAP_FIXED
 //     below MinAddr is EPERM. (A root process may map there.)
 //   - Memory accounting: the model never fails for lack of memory
-//     (overcommit, RLIMIT_AS, RLIMIT_MEMLOCK); Linux may return ENOMEM or
-//     EAGAIN for huge private writable mappings or MAP_LOCKED.
-//   - Not modelled, accepted and ignored: MAP_LOCKED (Linux sets
-//     VM_LOCKED and populates), MAP_HUGETLB, MAP_32BIT. MAP_DROPPABLE (map
-//     type 8) is EINVAL in the model. READ_IMPLIES_EXEC personalities,
-//     memory protection keys, mseal, userfaultfd, mlock and fork
-//     (anon_vma chains are always singular) are out of scope.
+//     (overcommit, RLIMIT_AS); Linux may return ENOMEM for huge private
+//     writable mappings. RLIMIT_MEMLOCK is modelled (Config.MemlockLimit):
+//     MAP_LOCKED sets VMLocked, is EPERM without the right to lock and
+//     EAGAIN past the limit, and populates the mapping even with
+//     MAP_NONBLOCK; mremap growth of a locked VMA is checked (EAGAIN) and
+//     populated; a locked private VMA made writable is populated;
+//     madvise DONTNEED, FREE, COLD and PAGEOUT are EINVAL on it.
+//   - Not modelled, accepted and ignored: MAP_HUGETLB, MAP_32BIT.
+//     MAP_DROPPABLE (map type 8) is EINVAL in the model. READ_IMPLIES_EXEC
+//     personalities, memory protection keys, mseal, userfaultfd,
+//     mlock/munlock/mlockall (only MAP_LOCKED locks) and fork (anon_vma
+//     chains are always singular) are out of scope.
 //   - Files: a File is a regular file on a local filesystem like ext4 —
 //     readable, mapped with PROT_EXEC allowed (no noexec mount), MAP_SYNC
 //     accepted by MAP_SHARED_VALIDATE but refused without DAX.

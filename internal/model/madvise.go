@@ -70,10 +70,18 @@ func (m *Model) madviseVMA(i int, start, end uint64, advice int) (int, Errno) {
 	v := &m.vmas[i]
 	flags := v.Flags
 	switch advice {
+	case MadvDontneed, MadvFree, MadvCold, MadvPageout:
+		// madvise_dontneed_free_valid_vma() and can_madv_lru_vma():
+		// never on VM_LOCKED memory.
+		if flags&VMLocked != 0 {
+			return i, EINVAL
+		}
+	}
+	switch advice {
 	case MadvWillneed, MadvCold, MadvPageout:
 		// Readahead, LRU deactivation, reclaim: nothing the model
-		// tracks. madvise_cold() and madvise_pageout() refuse only
-		// VM_LOCKED, VM_PFNMAP and hugetlb VMAs, which the model has not.
+		// tracks. madvise_cold() and madvise_pageout() refuse VM_LOCKED
+		// (above), VM_PFNMAP and hugetlb VMAs; the model has no others.
 		return i, 0
 	case MadvDontneed:
 		// madvise_dontneed_single_vma(): zap the PTEs. Private pages are

@@ -49,6 +49,16 @@ func (m *Model) Mmap(addr, length uint64, prot, flags uint32, f *File, offset ui
 	if flags&MapFixedNoreplace != 0 && m.intersects(addr, addr+length) {
 		return 0, EEXIST
 	}
+	// The mlock checks, before any check of the type or the file:
+	// can_do_mlock() needs a non-zero RLIMIT_MEMLOCK or CAP_IPC_LOCK, and
+	// mlock_future_ok() adds the length to mm->locked_vm as it is, with
+	// whatever a MAP_FIXED would replace still counted.
+	if flags&MapLocked != 0 && m.cfg.MemlockLimit < 0 {
+		return 0, EPERM
+	}
+	if flags&MapLocked != 0 && !m.mlockFutureOK(VMLocked, length) {
+		return 0, EAGAIN
+	}
 
 	v := VMA{Start: addr, End: addr + length, Prot: prot & protAccess, Anon: f == nil, File: f}
 	// calc_vm_flag_bits(), computed before MAP_SHARED drops unknown flags.
@@ -60,6 +70,9 @@ func (m *Model) Mmap(addr, length uint64, prot, flags uint32, f *File, offset ui
 	}
 	if flags&MapStack != 0 {
 		v.Flags |= VMNoHuge
+	}
+	if flags&MapLocked != 0 {
+		v.Flags |= VMLocked
 	}
 	if f != nil {
 		// file_mmap_ok(): a regular file's offsets end at MAX_LFS_FILESIZE.
@@ -153,9 +166,10 @@ func (m *Model) mmapRegion(v VMA, flags uint32) (uint64, Errno) {
 	} else {
 		i = m.mergeNew(v, false)
 	}
-	// do_mmap(): MAP_POPULATE asks vm_mmap_pgoff() to populate the range,
-	// unless MAP_NONBLOCK is set too.
-	if flags&(MapPopulate|MapNonBlock) == MapPopulate {
+	m.account(v.Flags, v.End-v.Start) // __mmap_complete()
+	// do_mmap(): a VM_LOCKED mapping is populated, and so is a
+	// MAP_POPULATE one unless MAP_NONBLOCK is set too.
+	if v.Flags&VMLocked != 0 || flags&(MapPopulate|MapNonBlock) == MapPopulate {
 		m.populate(i, v.Start, v.End)
 	}
 	return v.Start, 0

@@ -27,6 +27,12 @@ type Config struct {
 	// StackLimit is RLIMIT_STACK: a MAP_GROWSDOWN VMA may not grow
 	// beyond it. Default 8 MiB.
 	StackLimit uint64
+	// MemlockLimit is RLIMIT_MEMLOCK in bytes: the pages of all VMLocked
+	// VMAs together (mm->locked_vm) may not exceed it. 0 means no limit,
+	// as for a process with CAP_IPC_LOCK; a negative value is a limit of
+	// 0 without CAP_IPC_LOCK, which makes MAP_LOCKED fail with EPERM
+	// (mm/mlock.c: can_do_mlock()).
+	MemlockLimit int64
 }
 
 // Linux x86-64 defaults.
@@ -96,7 +102,7 @@ type VMA struct {
 	// otherwise. Splits of one object can merge again; two objects never.
 	Shm   int
 	Pgoff uint64 // vm_pgoff, in pages: the file offset, or for private anonymous memory the creation address >> 12
-	Flags uint32 // VMGrowsDown | VMSeqRead | VMRandRead | VMAccount | VMNoReserve | VMSync | VMNoHuge | VMHugepage | VMDontCopy | VMDontDump | VMWipeOnFork
+	Flags uint32 // VMGrowsDown | VMLocked | VMSeqRead | VMRandRead | VMAccount | VMNoReserve | VMSync | VMNoHuge | VMHugepage | VMDontCopy | VMDontDump | VMWipeOnFork
 	// AnonID is the identity of the VMA's anon_vma; 0 = none yet. Private
 	// mappings get one on their first write fault (mm/rmap.c:
 	// __anon_vma_prepare()), possibly shared with a compatible neighbour.
@@ -162,6 +168,10 @@ type Model struct {
 	// nextAnonID and nextShm allocate anon_vma and shmem identities.
 	nextAnonID, nextShm int
 	mem                 contents
+	// locked is mm->locked_vm in pages: raised when a VMLocked VMA is
+	// made or grows, lowered when one is unmapped. It can exceed the
+	// VMLocked pages, as in Linux (see moveVMA).
+	locked uint64
 }
 
 // New returns an empty address space.
@@ -240,4 +250,27 @@ func (m *Model) insert(v VMA) int {
 func (m *Model) newAnonID() int {
 	m.nextAnonID++
 	return m.nextAnonID
+}
+
+// LockedPages returns mm->locked_vm in pages (/proc/pid/status VmLck in
+// pages).
+func (m *Model) LockedPages() uint64 { return m.locked }
+
+// mlockFutureOK is mm/mmap.c: mlock_future_ok(): whether bytes more of a
+// VMA with flags may be locked. Only VMLocked memory counts, and with
+// CAP_IPC_LOCK (MemlockLimit 0) there is no limit.
+func (m *Model) mlockFutureOK(flags uint32, bytes uint64) bool {
+	if flags&VMLocked == 0 || m.cfg.MemlockLimit == 0 {
+		return true
+	}
+	limit := uint64(max(m.cfg.MemlockLimit, 0)) / PageSize
+	return m.locked+bytes/PageSize <= limit
+}
+
+// account adds bytes of a VMA with flags to mm->locked_vm if it is
+// VMLocked.
+func (m *Model) account(flags uint32, bytes uint64) {
+	if flags&VMLocked != 0 {
+		m.locked += bytes / PageSize
+	}
 }

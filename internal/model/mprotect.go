@@ -60,9 +60,15 @@ func (m *Model) Mprotect(addr, length uint64, prot uint32) Errno {
 			return EACCES
 		}
 		tmp = min(v.End, end)
+		// mprotect_fixup(): "Private VM_LOCKED VMA becoming writable:
+		// trigger COW to avoid major fault on access."
+		fill := v.Flags&VMLocked != 0 && !v.VMShared() && v.Prot&ProtWrite == 0 && prot&ProtWrite != 0
 		j, err := m.mprotectFixup(i, nstart, tmp, prot)
 		if err != 0 {
 			return err
+		}
+		if fill {
+			m.populate(j, nstart, tmp)
 		}
 		tmp = m.vmas[j].End // vma_iter_end(): the merged VMA may reach further
 		nstart = tmp

@@ -6,6 +6,9 @@ type remap struct {
 	flags                uint32
 	newAddr              uint64
 	i                    int // index of the source VMA
+	// mlocked is vrm->mlocked: the VMA resized or moved is VMLocked, so
+	// its growth is populated at the end (do_mremap()).
+	mlocked bool
 }
 
 func (r *remap) impliesNewAddr() bool { return r.flags&(MremapFixed|MremapDontunmap) != 0 }
@@ -26,10 +29,31 @@ func (m *Model) Mremap(oldAddr, oldLen, newLen uint64, flags uint32, newAddr uin
 	if err := m.checkPrepVMA(&r); err != 0 {
 		return 0, err
 	}
+	var res uint64
+	var err Errno
 	if r.impliesNewAddr() {
-		return m.mremapTo(&r)
+		res, err = m.mremapTo(&r)
+	} else {
+		res, err = m.mremapAt(&r)
 	}
-	return m.mremapAt(&r)
+	// do_mremap(): "if (!failed && vrm->mlocked && vrm->new_len >
+	// vrm->old_len) mm_populate(vrm->new_addr + vrm->old_len,
+	// vrm->delta)".
+	if err == 0 && r.mlocked && r.newLen > r.oldLen {
+		if i := m.find(res + r.oldLen); i >= 0 {
+			m.populate(i, res+r.oldLen, res+r.newLen)
+		}
+	}
+	return res, err
+}
+
+// statAccount is mm/mremap.c: vrm_stat_account(): bytes more of v count
+// in mm->locked_vm if v is locked, and then its growth is populated.
+func (m *Model) statAccount(r *remap, v *VMA, bytes uint64) {
+	if v.Flags&VMLocked != 0 {
+		m.account(v.Flags, bytes)
+		r.mlocked = true
+	}
 }
 
 // checkMremapParams is mm/mremap.c: check_mremap_params(): the checks that
@@ -104,6 +128,12 @@ func (m *Model) checkPrepVMA(r *remap) Errno {
 	if pgoff+r.newLen/PageSize < pgoff {
 		return EINVAL
 	}
+	// remap_is_valid(): mlock_future_ok() for vrm->delta, the size
+	// difference whichever way it goes.
+	delta := max(r.newLen, r.oldLen) - min(r.newLen, r.oldLen)
+	if !m.mlockFutureOK(v.Flags, delta) {
+		return EAGAIN
+	}
 	return 0
 }
 
@@ -132,6 +162,7 @@ func (m *Model) mremapAt(r *remap) (uint64, Errno) {
 		ext.End = v.End + delta
 		ext.Pgoff = v.Pgoff + v.Pages()
 		m.mergeNew(ext, false)
+		m.statAccount(r, &v, delta) // expand_vma_in_place()
 		return r.addr, 0
 	}
 	if r.flags&MremapMaymove == 0 {
@@ -221,6 +252,7 @@ func (m *Model) moveVMA(r *remap) (uint64, Errno) {
 	}
 	j := m.mergeNew(nv, false)
 	m.mem.movePrivate(r.addr, r.newAddr, r.oldLen)
+	m.statAccount(r, &v, r.newLen) // move_vma()
 
 	if r.flags&MremapDontunmap != 0 {
 		// dontunmap_complete(): if all of the source VMA moved to a
@@ -231,6 +263,10 @@ func (m *Model) moveVMA(r *remap) (uint64, Errno) {
 		if s != j && m.vmas[s].Start == r.addr && m.vmas[s].End == r.addr+r.oldLen {
 			m.vmas[s].AnonID = 0
 		}
+		// It always loses VM_LOCKED, all of it, in place (no merge),
+		// and mm->locked_vm keeps what move_vma() added: "Because we
+		// won't unmap we don't need to touch locked_vm".
+		m.vmas[s].Flags &^= VMLocked
 		return r.newAddr, 0
 	}
 	// unmap_source_vma(): VM_ACCOUNT is cleared and restored around the

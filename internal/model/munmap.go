@@ -41,6 +41,11 @@ func (m *Model) unmap(start, end uint64) Errno {
 		}
 		j++
 	}
+	for _, v := range m.vmas[i:j] {
+		if v.Flags&VMLocked != 0 {
+			m.locked -= v.Pages() // vms_complete_munmap_vmas()
+		}
+	}
 	m.vmas = append(m.vmas[:i], m.vmas[j:]...)
 	m.mem.dropPrivate(start, end)
 	return 0
