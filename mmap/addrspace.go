@@ -28,6 +28,13 @@ type Config struct {
 	// MAP_GROWSDOWN VMA grows it only while it stays this small
 	// (acct_stack_growth()); 0 means DefaultStackLimit, Linux's 8 MiB.
 	StackLimit uint64
+	// MemlockLimit is RLIMIT_MEMLOCK in bytes, for MapLocked: the pages
+	// of all VM_LOCKED mappings together (mm->locked_vm) may not exceed
+	// it, rounded down to pages (mm/mmap.c: mlock_future_ok()). 0 means
+	// unlimited, as for a process with CAP_IPC_LOCK (root, as tests
+	// often run). MemlockNone is a limit of 0 without CAP_IPC_LOCK:
+	// MapLocked then fails with EPERM (mm/mlock.c: can_do_mlock()).
+	MemlockLimit int64
 	// FaultAroundPages is the MapPages window in pages, rounded down to a
 	// power of two; 0 means 16, 1 disables fault-around.
 	FaultAroundPages int
@@ -131,6 +138,11 @@ type AddressSpace struct {
 	// change is the state of the syscall's change in progress, reused
 	// by each (see beginLocked). Protected by the mmap write lock.
 	change change
+	// lockedPages is mm->locked_vm: pages of VM_LOCKED mappings, added
+	// when one is made or grows and subtracted when one is unmapped,
+	// with Linux's quirks (mremap MREMAP_DONTUNMAP adds the new range
+	// and keeps the old one's count). Protected by the mmap write lock.
+	lockedPages uint64
 	// release is as.releaseVMA, the release func of every VMA made here,
 	// bound once so that making a VMA does not allocate a method value.
 	// Immutable.

@@ -102,6 +102,7 @@ func (c *change) detachLocked() {
 // finishLocked, after the shootdown.
 func (c *change) unmapLocked(start, end uint64) []*vma.VMA {
 	c.markRangeLocked(start, end)
+	c.unlockRangeLocked(start, end)
 	removed := c.tx.Unmap(start, end)
 	if len(removed) == 0 {
 		return nil

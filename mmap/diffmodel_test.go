@@ -30,6 +30,9 @@ type simModel struct {
 	// growAt is the address of the last call's, if any.
 	stackTried, stackGrown int
 	growAt                 *uint64
+	// lockedOK and lockedFailed count the mmap calls with MAP_LOCKED by
+	// outcome (EPERM and EAGAIN among the failures).
+	lockedOK, lockedFailed, lockedPerm, lockedAgain int
 }
 
 // diffFile is one open file description in both worlds.
@@ -59,17 +62,22 @@ type diffConfig struct {
 	minAddr     uint64
 	maxMapCount int
 	stackLimit  uint64
+	// memlockLimit is RLIMIT_MEMLOCK (Config.MemlockLimit: 0 unlimited,
+	// mmap.MemlockNone none and no CAP_IPC_LOCK).
+	memlockLimit int64
 }
 
 func newSimModel(c diffConfig) (*simModel, error) {
-	as, err := mmap.New(mmap.Config{Policy: c.policy, MmapBase: c.mmapBase, MinAddr: c.minAddr, MaxMapCount: c.maxMapCount, StackLimit: c.stackLimit})
+	as, err := mmap.New(mmap.Config{Policy: c.policy, MmapBase: c.mmapBase, MinAddr: c.minAddr, MaxMapCount: c.maxMapCount,
+		StackLimit: c.stackLimit, MemlockLimit: c.memlockLimit})
 	if err != nil {
 		return nil, err
 	}
 	return &simModel{
-		as:    as,
-		th:    as.NewThread(),
-		m:     model.New(model.Config{MmapBase: c.mmapBase, MinAddr: c.minAddr, MaxMapCount: c.maxMapCount, StackLimit: c.stackLimit}),
+		as: as,
+		th: as.NewThread(),
+		m: model.New(model.Config{MmapBase: c.mmapBase, MinAddr: c.minAddr, MaxMapCount: c.maxMapCount,
+			StackLimit: c.stackLimit, MemlockLimit: c.memlockLimit}),
 		files: newDiffFiles(),
 	}, nil
 }
@@ -154,6 +162,18 @@ func (p *simModel) do(o op) error {
 		p.ok[o.kind]++
 	} else {
 		p.failed[o.kind]++
+	}
+	if o.kind == opMmap && o.flags&model.MapLocked != 0 {
+		switch {
+		case p.lastErr == nil:
+			p.lockedOK++
+		case errors.Is(p.lastErr, mmap.EPERM):
+			p.lockedPerm++
+		case errors.Is(p.lastErr, mmap.EAGAIN):
+			p.lockedAgain++
+		default:
+			p.lockedFailed++
+		}
 	}
 	if p.growAt != nil {
 		p.stackTried++
@@ -326,6 +346,9 @@ func (p *simModel) compare() error {
 	if err := p.compareHidden(vs); err != nil {
 		return err
 	}
+	if s, m := p.as.LockedBytes(), p.m.LockedPages()*pg; s != m {
+		return fmt.Errorf("mm->locked_vm: simulator %#x bytes, model %#x", s, m)
+	}
 	if err := p.as.Check(); err != nil {
 		return fmt.Errorf("Check: %w", err)
 	}
@@ -367,6 +390,7 @@ func (p *simModel) compareHidden(vs []model.VMA) error {
 			{"VM_DONTCOPY", h.DontCopy, v.Flags&model.VMDontCopy != 0},
 			{"VM_DONTDUMP", h.DontDump, v.Flags&model.VMDontDump != 0},
 			{"VM_WIPEONFORK", h.WipeOnFork, v.Flags&model.VMWipeOnFork != 0},
+			{"VM_LOCKED", h.Locked, v.Flags&model.VMLocked != 0},
 			{"VM_SHARED", h.VMShared, v.VMShared()},
 			{"VM_MAYSHARE", h.MayShare, v.Shared},
 			{"VM_MAYWRITE", h.MayWrite, v.MayWrite()},
@@ -396,7 +420,9 @@ func (p *simModel) counts() string {
 	for k := range numOpKinds {
 		fmt.Fprintf(&b, "%s %d ok/%d failed; ", opNames[k], p.ok[k], p.failed[k])
 	}
-	fmt.Fprintf(&b, "accesses below a stack: %d, of which grew it: %d", p.stackTried, p.stackGrown)
+	fmt.Fprintf(&b, "accesses below a stack: %d, of which grew it: %d; ", p.stackTried, p.stackGrown)
+	fmt.Fprintf(&b, "MAP_LOCKED mmaps: %d ok, %d EPERM, %d EAGAIN, %d other errors",
+		p.lockedOK, p.lockedPerm, p.lockedAgain, p.lockedFailed)
 	return b.String()
 }
 
@@ -433,6 +459,7 @@ func TestModelDirected(t *testing.T) {
 		rwP          = uint32(mmap.ProtRead | mmap.ProtWrite)
 		anonP        = uint32(mmap.MapPrivate | mmap.MapAnonymous)
 		fixP         = anonP | uint32(mmap.MapFixed)
+		lck          = uint32(mmap.MapLocked)
 		x            = mmap.TaskSize - 128<<20 - pg // where the first hint-less page goes (mmap_base - 1 page)
 	)
 	fileMap := func(addr uint64, flags uint32) op {
@@ -454,6 +481,10 @@ func TestModelDirected(t *testing.T) {
 		// errs pins the errno of some calls (by index into ops) on both
 		// sides; 0 is success.
 		errs map[int]mmap.Errno
+		// vmas and locked, if vmas > 0, pin the VMA count and
+		// mm->locked_vm (bytes) at the end.
+		vmas   int
+		locked uint64
 	}{{
 		// A store, a load and a fault below a MAP_GROWSDOWN VMA grow it
 		// (expand_downwards()) until an accessible mapping lies within
@@ -622,6 +653,88 @@ func TestModelDirected(t *testing.T) {
 		scan: []uint64{base + 16*pg, base + 17*pg, base + 18*pg, base + 32*pg, base + 34*pg, base + 48*pg, base + 51*pg,
 			base + 64*pg, base + 67*pg, base + 68*pg},
 		errs: map[int]mmap.Errno{2: 0, 4: 0, 8: mmap.EFAULT, 9: mmap.ENOMEM, 12: mmap.ENOMEM, 15: mmap.EINVAL, 16: 0, 18: mmap.EINVAL, 19: 0},
+	}, {
+		// RLIMIT_MEMLOCK of 4 pages counts the locked pages of every
+		// mapping (mm->locked_vm): a MAP_LOCKED past it is EAGAIN, even a
+		// MAP_FIXED over locked pages (mlock_future_ok() counts them
+		// before they are unmapped); munmap releases them; an mremap
+		// growth of a locked VMA is checked (EAGAIN) and counted. Locked
+		// VMAs merge with each other and not with unlocked ones;
+		// mprotect keeps VM_LOCKED. madvise DONTNEED, FREE, COLD and
+		// PAGEOUT are EINVAL on locked memory, after advising the
+		// unlocked VMA before it.
+		name: "MAP_LOCKED: memlock limit, merging, madvise",
+		cfg:  diffConfig{memlockLimit: 4 * pg},
+		ops: []op{
+			{kind: opMmap, addr: base, length: 2 * pg, prot: rwP, flags: fixP | lck, file: -1},
+			{kind: opMmap, addr: base + 2*pg, length: 2 * pg, prot: rwP, flags: fixP | lck, file: -1}, // 1: merges, 4 pages locked
+			{kind: opMmap, addr: base + 8*pg, length: pg, prot: rwP, flags: fixP | lck, file: -1},     // 2: EAGAIN
+			{kind: opMmap, addr: base, length: pg, prot: rwP, flags: fixP | lck, file: -1},            // 3: EAGAIN, though it replaces a locked page
+			{kind: opMmap, addr: base + 4*pg, length: 2 * pg, prot: rwP, flags: fixP, file: -1},       // 4: not merged
+			{kind: opMunmap, addr: base + 3*pg, length: pg},
+			{kind: opMmap, addr: base + 8*pg, length: pg, prot: rwP, flags: fixP | lck, file: -1}, // 6: 4 pages
+			{kind: opMremap, addr: base, length: 3 * pg, newLen: 4 * pg},                          // 7: EAGAIN (5 pages)
+			{kind: opMunmap, addr: base + 8*pg, length: pg},
+			{kind: opMremap, addr: base, length: 3 * pg, newLen: 4 * pg}, // 9: grows in place, 4 pages
+			{kind: opMprotect, addr: base + pg, length: pg, prot: uint32(mmap.ProtRead)},
+			{kind: opMprotect, addr: base + pg, length: pg, prot: rwP}, // merges back, still locked
+			{kind: opStore, addr: base + 5*pg + 1, val: 9},
+			{kind: opMadvise, addr: base + 4*pg, length: 2 * pg, advice: model.MadvDontneed}, // 13: unlocked: zaps
+			{kind: opMadvise, addr: base, length: 2 * pg, advice: model.MadvDontneed},        // 14
+			{kind: opMadvise, addr: base, length: pg, advice: model.MadvFree},                // 15
+			{kind: opMadvise, addr: base, length: pg, advice: model.MadvCold},                // 16
+			{kind: opMadvise, addr: base, length: pg, advice: model.MadvPageout},             // 17
+			{kind: opMadvise, addr: base, length: pg, advice: model.MadvWillneed},            // 18
+			{kind: opStore, addr: base + 4*pg + 1, val: 7},
+			{kind: opMmap, addr: base + 6*pg, length: pg, prot: rwP, flags: fixP, file: -1},
+			{kind: opMadvise, addr: base + 4*pg, length: pg, advice: model.MadvDontneed}, // 21
+		},
+		scan: []uint64{base, base + 3*pg, base + 4*pg, base + 5*pg},
+		errs: map[int]mmap.Errno{1: 0, 2: mmap.EAGAIN, 3: mmap.EAGAIN, 4: 0, 6: 0, 7: mmap.EAGAIN, 9: 0,
+			13: 0, 14: mmap.EINVAL, 15: mmap.EINVAL, 16: mmap.EINVAL, 17: mmap.EINVAL, 18: 0, 21: 0},
+		vmas: 2, locked: 4 * pg,
+	}, {
+		// Without CAP_IPC_LOCK and with RLIMIT_MEMLOCK 0, MAP_LOCKED is
+		// EPERM (can_do_mlock()), checked after placement: a
+		// MAP_FIXED_NOREPLACE collision is EEXIST first.
+		name: "MAP_LOCKED: no right to lock",
+		cfg:  diffConfig{memlockLimit: mmap.MemlockNone},
+		ops: []op{
+			{kind: opMmap, addr: base, length: pg, prot: rwP, flags: fixP, file: -1},
+			{kind: opMmap, addr: base, length: pg, prot: rwP, flags: anonP | lck, file: -1},
+			{kind: opMmap, addr: base, length: pg, prot: rwP, flags: anonP | lck | uint32(mmap.MapFixedNoreplace), file: -1},
+		},
+		errs: map[int]mmap.Errno{1: mmap.EPERM, 2: mmap.EEXIST},
+		vmas: 1,
+	}, {
+		// A locked mapping is populated after mmap even with
+		// MAP_NONBLOCK, so a private writable file mapping has its own
+		// copies and no longer sees the file's writes; a locked private
+		// read-only one is populated by reads only (still sees them)
+		// until mprotect makes part of it writable, which populates that
+		// part with write faults (mprotect_fixup()); an mremap that
+		// grows a locked mapping populates the growth (do_mremap()).
+		// MREMAP_DONTUNMAP clears VM_LOCKED on the old VMA and leaves
+		// mm->locked_vm counting it (dontunmap_complete()).
+		name: "MAP_LOCKED: populate",
+		ops: []op{
+			fileMap(base, uint32(mmap.MapShared)),
+			{kind: opStore, addr: base + 5, val: 1},
+			fileMap(base+16*pg, uint32(mmap.MapPrivate|mmap.MapLocked|mmap.MapNonBlock)),
+			{kind: opMmap, addr: base + 32*pg, length: 4 * pg, prot: uint32(mmap.ProtRead), flags: uint32(mmap.MapPrivate|mmap.MapFixed) | lck, file: 0},
+			{kind: opMprotect, addr: base + 33*pg, length: pg, prot: rwP},
+			{kind: opStore, addr: base + 5, val: 2},
+			{kind: opStore, addr: base + pg + 5, val: 3},
+			{kind: opMmap, addr: base + 64*pg, length: 4 * pg, prot: rwP, flags: uint32(mmap.MapShared | mmap.MapFixed), file: 2},
+			{kind: opMmap, addr: base + 80*pg, length: 2 * pg, prot: rwP, flags: uint32(mmap.MapPrivate|mmap.MapFixed) | lck, file: 2},
+			{kind: opMremap, addr: base + 80*pg, length: 2 * pg, newLen: 4 * pg}, // 9: grows in place
+			{kind: opStore, addr: base + 66*pg + 5, val: 4},
+			{kind: opMmap, addr: base + 96*pg, length: 2 * pg, prot: rwP, flags: fixP | lck, file: -1},
+			{kind: opMremap, addr: base + 96*pg, length: 2 * pg, newLen: 2 * pg, flags: uint32(mmap.MremapMaymove | mmap.MremapDontunmap | mmap.MremapFixed), newAddr: base + 112*pg},
+		},
+		scan: []uint64{base + 16*pg, base + 17*pg, base + 32*pg, base + 33*pg, base + 34*pg, base + 80*pg, base + 82*pg, base + 83*pg},
+		errs: map[int]mmap.Errno{2: 0, 4: 0, 9: 0, 12: 0},
+		vmas: 9, locked: (4 + 4 + 4 + 2 + 2) * pg, // the old VMA unlocked, still counted
 	}}
 	for _, pol := range diffPolicies {
 		for _, c := range cases {
@@ -642,6 +755,14 @@ func TestModelDirected(t *testing.T) {
 					}
 					if err := p.compare(); err != nil {
 						t.Fatalf("%s: %v\n%s", o, err, p.report())
+					}
+				}
+				if c.vmas > 0 {
+					if n := len(p.as.Mappings()); n != c.vmas {
+						t.Errorf("%d VMAs at the end, want %d\n%s", n, c.vmas, p.report())
+					}
+					if l := p.as.LockedBytes(); l != c.locked {
+						t.Errorf("mm->locked_vm %#x at the end, want %#x", l, c.locked)
 					}
 				}
 				if p.stackGrown != c.grown || p.stackTried-p.stackGrown != c.refused {

@@ -215,7 +215,7 @@ func (g genCfg) genMmap(s source) op {
 		odds int
 	}{
 		{model.MapNoReserve, 12}, {model.MapPopulate, 12}, {model.MapGrowsDown, 20},
-		{model.MapStack, 30}, {model.MapSync, 30},
+		{model.MapStack, 30}, {model.MapSync, 30}, {model.MapLocked, 12},
 	} {
 		if f.flag == model.MapGrowsDown && g.noGrowsDown {
 			continue

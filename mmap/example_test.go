@@ -88,3 +88,24 @@ func ExampleThread_stackGrowth() {
 	// 0x7fefffffc000-0x7ff000000000
 	// SIGSEGV (SEGV_MAPERR) at 0x7fefffffb000
 }
+
+// MAP_LOCKED mappings count against RLIMIT_MEMLOCK (Config.MemlockLimit)
+// all together; two adjacent locked mappings merge, and locked memory
+// refuses MADV_DONTNEED.
+func ExampleAddressSpace_Mmap_locked() {
+	as, _ := mmap.New(mmap.Config{MemlockLimit: 4 * mmap.PageSize})
+	defer as.Close()
+	const rw, locked = mmap.ProtRead | mmap.ProtWrite, mmap.MapPrivate | mmap.MapAnonymous | mmap.MapLocked
+	a, err := as.Mmap(0, 3*mmap.PageSize, rw, locked, nil, 0)
+	fmt.Println(err)
+	_, err = as.Mmap(0, 2*mmap.PageSize, rw, locked, nil, 0)
+	fmt.Println(err)
+	_, err = as.Mmap(a-mmap.PageSize, mmap.PageSize, rw, locked|mmap.MapFixed, nil, 0)
+	fmt.Println(err, len(as.Mappings()))
+	fmt.Println(as.Madvise(a, mmap.PageSize, mmap.MadvDontneed))
+	// Output:
+	// <nil>
+	// resource temporarily unavailable
+	// <nil> 1
+	// invalid argument
+}

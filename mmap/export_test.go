@@ -20,6 +20,7 @@ type VMAState struct {
 	DontCopy   bool   // VM_DONTCOPY ("dc")
 	DontDump   bool   // VM_DONTDUMP ("dd")
 	WipeOnFork bool   // VM_WIPEONFORK ("wf")
+	Locked     bool   // VM_LOCKED ("lo")
 	VMShared   bool   // VM_SHARED ("sh")
 	MayShare   bool   // VM_MAYSHARE ("ms")
 	MayWrite   bool   // VM_MAYWRITE ("mw")
@@ -46,6 +47,7 @@ func (as *AddressSpace) VMAStates() []VMAState {
 			DontCopy:   v.Flags&flagDontCopy != 0,
 			DontDump:   v.Flags&flagDontDump != 0,
 			WipeOnFork: v.Flags&flagWipeOnFork != 0,
+			Locked:     v.Flags&flagLocked != 0,
 			VMShared:   v.Flags&vma.FlagShared != 0,
 			MayShare:   v.Flags&flagMayShare != 0,
 			MayWrite:   v.Flags&vma.FlagMayWrite != 0,
@@ -54,3 +56,7 @@ func (as *AddressSpace) VMAStates() []VMAState {
 	}
 	return out
 }
+
+// LockedBytes returns mm->locked_vm in bytes (/proc/pid/status VmLck),
+// for the tests of MAP_LOCKED. It takes the mmap read lock.
+func (as *AddressSpace) LockedBytes() uint64 { return as.lockedBytes() }

@@ -107,7 +107,7 @@ func newSimKernel(t *testing.T, pol mmap.Policy) *simKernel {
 	if stackLimit == 0 {
 		stackLimit = 1 // 0 would mean the default; one byte refuses every growth, as 0 does
 	}
-	as, err := mmap.New(mmap.Config{Policy: pol, StackLimit: stackLimit})
+	as, err := mmap.New(mmap.Config{Policy: pol, StackLimit: stackLimit, MemlockLimit: kernelMemlockLimit(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -286,6 +286,9 @@ func (k *simKernel) do(o op) {
 		sr, serr := k.as.Mmap(o.addr, o.length, mmap.Prot(o.prot), mmap.Flag(o.flags), sf, o.off)
 		kr, kerr := k.h.Mmap(o.addr, o.length, o.prot, o.flags, fd, o.off)
 		k.compareResult("mmap", sr, serr, kr, k.kernelErr(kerr), pageAlign(o.length))
+		if o.flags&model.MapLocked != 0 {
+			k.kinds["mmap MAP_LOCKED "+errName(serr)]++
+		}
 	case opMunmap:
 		k.compareErrno("munmap", k.as.Munmap(o.addr, o.length), k.kernelErr(k.h.Munmap(o.addr, o.length)))
 	case opMprotect:
@@ -464,7 +467,7 @@ func (k *simKernel) compare() {
 			{"ac", h.Account}, {"nr", h.NoReserve}, {"sr", h.SeqRead}, {"rr", h.RandRead},
 			{"gd", h.GrowsDown}, {"sf", h.Sync}, {"nh", h.NoHuge}, {"sh", h.VMShared},
 			{"ms", h.MayShare}, {"mw", h.MayWrite}, {"hg", h.Huge}, {"dc", h.DontCopy},
-			{"dd", h.DontDump}, {"wf", h.WipeOnFork},
+			{"dd", h.DontDump}, {"wf", h.WipeOnFork}, {"lo", h.Locked},
 		} {
 			if km.HasFlag(f.name) != f.sim {
 				k.failf("layout: VMA %d %s-%s: VmFlags %q simulator %v, kernel %v", i, k.rel(s.Start), k.rel(s.End), f.name, f.sim, !f.sim)
@@ -771,4 +774,43 @@ func TestKernelStackGrowth(t *testing.T) {
 			}
 		})
 	}
+}
+
+// kernelMemlockLimit returns the Config.MemlockLimit that matches this
+// process: 0 (unlimited) with CAP_IPC_LOCK in its effective set, as for
+// root, or with an infinite RLIMIT_MEMLOCK; otherwise the soft limit, or
+// mmap.MemlockNone for a limit of 0 (mm/mlock.c: can_do_mlock(),
+// mm/mmap.c: mlock_future_ok()). The kernel counts the whole process's
+// locked memory against the limit; this test process locks none outside
+// its window.
+func kernelMemlockLimit(t *testing.T) int64 {
+	t.Helper()
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const capIPCLock = 14
+	for _, line := range strings.Split(string(status), "\n") {
+		if rest, ok := strings.CutPrefix(line, "CapEff:"); ok {
+			eff, err := strconv.ParseUint(strings.TrimSpace(rest), 16, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if eff&(1<<capIPCLock) != 0 {
+				return 0
+			}
+		}
+	}
+	const rlimitMemlock = 8 // include/uapi/asm-generic/resource.h: RLIMIT_MEMLOCK
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(rlimitMemlock, &rl); err != nil {
+		t.Fatal(err)
+	}
+	switch {
+	case rl.Cur == 0:
+		return mmap.MemlockNone
+	case rl.Cur >= 1<<62:
+		return 0 // RLIM_INFINITY
+	}
+	return int64(rl.Cur)
 }

@@ -24,6 +24,8 @@ import (
 //     memory; a split at the map-count limit is EAGAIN;
 //   - MadvWillneed, MadvCold and MadvPageout are accepted and change
 //     nothing vmsim models;
+//   - MadvDontneed, MadvFree, MadvCold and MadvPageout are EINVAL on a
+//     MapLocked (VM_LOCKED) mapping;
 //   - MadvPopulateRead and MadvPopulateWrite prefault the range (see
 //     populateAdvised).
 //
@@ -116,6 +118,14 @@ func (as *AddressSpace) doMadvise(start, lenIn uint64, advice Advice, tb *trace.
 // madvise_vma_behavior).
 func (c *change) madviseVMALocked(v *vma.VMA, s, e uint64, advice Advice) error {
 	switch advice {
+	case MadvDontneed, MadvFree, MadvCold, MadvPageout:
+		// madvise_dontneed_free_valid_vma(), and can_madv_lru_vma() in
+		// madvise_cold() and madvise_pageout(): not on VM_LOCKED.
+		if v.Flags&flagLocked != 0 {
+			return EINVAL
+		}
+	}
+	switch advice {
 	case MadvDontneed:
 		// madvise_dontneed_single_vma: zap the range. The VMA stays, so
 		// faults on it simply refault: no detach is needed, and each PTE
@@ -130,9 +140,9 @@ func (c *change) madviseVMALocked(v *vma.VMA, s, e uint64, advice Advice) error 
 	case MadvWillneed:
 		return nil
 	case MadvCold, MadvPageout:
-		// madvise_cold(), madvise_pageout(): EINVAL only for VM_LOCKED,
-		// VM_PFNMAP or hugetlb VMAs, which vmsim does not make; no LRU
-		// or swap to act on.
+		// madvise_cold(), madvise_pageout(): EINVAL for VM_LOCKED (above),
+		// VM_PFNMAP or hugetlb VMAs, the last two of which vmsim does
+		// not make; no LRU or swap to act on.
 		return nil
 	}
 	flags, err := advisedFlags(v, advice)

@@ -48,7 +48,9 @@ func pageAlign(n uint64) uint64 { return (n + pgtable.PageMask) &^ pgtable.PageM
 // A MapFixed mapping over existing ones replaces them atomically: lockless
 // readers see the old VMA or the new one, never a gap (unless
 // QuirkNonAtomicFixedReplace). MapPopulate prefaults the range after the
-// mapping is published, ignoring failures, as Linux does.
+// mapping is published, ignoring failures, as Linux does. MapLocked makes
+// a VM_LOCKED mapping, counted against Config.MemlockLimit and always
+// prefaulted (see mlock.go).
 func (as *AddressSpace) Mmap(addr, length uint64, prot Prot, flags Flag, file *File, offset uint64) (uint64, error) {
 	return as.mmapTraced(addr, length, prot, flags, fileBacking(file), offset, as.sysTrack)
 }
@@ -95,9 +97,9 @@ func (as *AddressSpace) mmapTraced(addr, length uint64, prot Prot, flags Flag, f
 			Arg: fmt.Sprintf("%#x, %#x, %s, %s, off=%#x", addr, length, Prot(prot), flags, offset)})
 	}
 	got, err := as.doMmap(addr, length, prot, flags, file, offset, tb)
-	// mm/mmap.c: do_mmap() populates only MAP_POPULATE without
-	// MAP_NONBLOCK.
-	if err == nil && flags&(MapPopulate|MapNonBlock) == MapPopulate {
+	// mm/mmap.c: do_mmap() populates a VM_LOCKED mapping, and
+	// MAP_POPULATE without MAP_NONBLOCK.
+	if err == nil && (flags&MapLocked != 0 || flags&(MapPopulate|MapNonBlock) == MapPopulate) {
 		as.populate(got, pageAlign(length), prot, flags&mapTypeMask == MapPrivate)
 	}
 	traceEnd(tb, "mmap", got, err)
@@ -169,6 +171,17 @@ func (as *AddressSpace) doMmap(addr, length uint64, prot Prot, flags Flag, file 
 		c.abortLocked()
 		return 0, EEXIST
 	}
+	// do_mmap(): the mlock checks come right after placement, before
+	// any check of the mapping type or the file. mlock_future_ok()
+	// counts what a MAP_FIXED is about to replace too.
+	if flags&MapLocked != 0 && !as.canDoMlock() {
+		c.abortLocked()
+		return 0, EPERM
+	}
+	if flags&MapLocked != 0 && !as.mlockFutureOKLocked(flagLocked, length) {
+		c.abortLocked()
+		return 0, EAGAIN
+	}
 
 	// include/linux/mman.h: calc_vm_flag_bits(), computed from the flags
 	// as given, before MAP_SHARED drops the ones it does not know.
@@ -184,6 +197,9 @@ func (as *AddressSpace) doMmap(addr, length uint64, prot Prot, flags Flag, file 
 	}
 	if flags&MapNoReserve != 0 {
 		vmFlags |= vma.FlagNoReserve
+	}
+	if flags&MapLocked != 0 {
+		vmFlags |= flagLocked
 	}
 	var backing vma.Backing
 	if file != nil {
@@ -282,6 +298,7 @@ func (as *AddressSpace) doMmap(addr, length uint64, prot Prot, flags Flag, file 
 	c.unmapLocked(addr, addr+length)
 	c.flushLocked()
 	c.insertMergedLocked(nv)
+	as.lockLocked(vmFlags, length) // __mmap_complete(): mm->locked_vm += len
 	c.finishLocked()
 	if f, ok := file.(*File); ok {
 		as.watchFileLocked(f)
@@ -337,7 +354,7 @@ func (f Flag) String() string {
 		f Flag
 		n string
 	}{
-		{MapFixed, "MAP_FIXED"}, {MapAnonymous, "MAP_ANONYMOUS"}, {MapGrowsDown, "MAP_GROWSDOWN"},
+		{MapFixed, "MAP_FIXED"}, {MapAnonymous, "MAP_ANONYMOUS"}, {MapGrowsDown, "MAP_GROWSDOWN"}, {MapLocked, "MAP_LOCKED"},
 		{MapNoReserve, "MAP_NORESERVE"}, {MapPopulate, "MAP_POPULATE"}, {MapNonBlock, "MAP_NONBLOCK"},
 		{MapFixedNoreplace, "MAP_FIXED_NOREPLACE"},
 	}

@@ -68,6 +68,10 @@ func TestModelRapid(t *testing.T) {
 				}
 				total.stackTried += p.stackTried
 				total.stackGrown += p.stackGrown
+				total.lockedOK += p.lockedOK
+				total.lockedPerm += p.lockedPerm
+				total.lockedAgain += p.lockedAgain
+				total.lockedFailed += p.lockedFailed
 			})
 			t.Logf("%d calls compared with the model: %s", total.calls, total.counts())
 		})
@@ -88,6 +92,17 @@ func runRapidSequence(rt *rapid.T, pol mmap.Policy) *simModel {
 		// RLIMIT_STACK of a few pages, so that stack growth is refused
 		// by acct_stack_growth() inside the arena.
 		cfg.stackLimit = uint64(1+src.intn(8, "stack limit")) * pg
+	}
+	switch src.intn(6, "memlock limit") {
+	case 0, 1:
+		// RLIMIT_MEMLOCK of a few pages (sometimes less than one), so
+		// MAP_LOCKED, mremap and stack growth meet it inside the arena.
+		cfg.memlockLimit = int64(src.intn(24, "memlock pages"))*pg + int64(src.intn(2, "odd")*100)
+		if cfg.memlockLimit == 0 {
+			cfg.memlockLimit = 100
+		}
+	case 2:
+		cfg.memlockLimit = mmap.MemlockNone // MAP_LOCKED is EPERM
 	}
 	p, err := newSimModel(cfg)
 	if err != nil {

@@ -63,35 +63,50 @@ func (as *AddressSpace) doMprotect(start, length uint64, prot Prot, tb *trace.Bu
 	}
 	prot &= protMask
 
+	fill, err := as.mprotectLocked(start, end, prot, grows, tb)
+	// mprotect_fixup() populates a locked private VMA that becomes
+	// writable while it holds the mmap write lock; vmsim's faults need
+	// that lock, so the ranges are populated right after the call
+	// releases it. A caller that runs Mprotect alone sees the same.
+	for _, s := range fill {
+		as.populate(s.start, s.end-s.start, prot, true)
+	}
+	return err
+}
+
+// mprotectLocked is the walk of do_mprotect_pkey() under the mmap write
+// lock. It returns the ranges that mprotect_fixup() would populate.
+func (as *AddressSpace) mprotectLocked(start, end uint64, prot, grows Prot, tb *trace.Buffer) ([]span, error) {
 	as.mm.WriteLock()
 	defer as.mm.WriteUnlock()
 	if as.closed.Load() {
-		return ErrClosed
+		return nil, ErrClosed
 	}
 	c := as.beginLocked("mprotect", tb)
 	v := c.tx.FindNext(start)
 	if v == nil || v.Start >= end {
 		c.abortLocked()
-		return ENOMEM
+		return nil, ENOMEM
 	}
 	if grows&protGrowsDown != 0 {
 		// PROT_GROWSDOWN: the change starts at the VMA's start.
 		start = v.Start
 		if v.Flags&vma.FlagGrowsDown == 0 {
 			c.abortLocked()
-			return EINVAL
+			return nil, EINVAL
 		}
 	} else {
 		if v.Start > start {
 			c.abortLocked()
-			return ENOMEM
+			return nil, ENOMEM
 		}
 		if grows&protGrowsUp != 0 {
 			c.abortLocked()
-			return EINVAL
+			return nil, EINVAL
 		}
 	}
 	var err error
+	var fill []span
 	nstart, tmp := start, v.Start
 	for v != nil && v.Start < end {
 		if v.Start != tmp {
@@ -99,9 +114,16 @@ func (as *AddressSpace) doMprotect(start, length uint64, prot Prot, tb *trace.Bu
 			break
 		}
 		tmp = min(v.End, end)
+		// "Private VM_LOCKED VMA becoming writable: trigger COW to
+		// avoid major fault on access."
+		populate := v.Flags&(flagLocked|vma.FlagShared) == flagLocked &&
+			v.Prot&vma.ProtWrite == 0 && prot&ProtWrite != 0
 		var m *vma.VMA
 		if m, err = c.mprotectVMALocked(v, nstart, tmp, prot); err != nil {
 			break
+		}
+		if populate {
+			fill = append(fill, span{nstart, tmp})
 		}
 		// vma_iter_end(): the VMA now covering the range may reach
 		// further, merged with the next one.
@@ -114,7 +136,7 @@ func (as *AddressSpace) doMprotect(start, length uint64, prot Prot, tb *trace.Bu
 	}
 	c.finishLocked()
 	as.stats.mprotects.Add(1)
-	return err
+	return fill, err
 }
 
 // mprotectVMALocked gives [s, e) of v the protection prot (mm/mprotect.c:

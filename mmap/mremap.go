@@ -38,6 +38,13 @@ func (as *AddressSpace) mremapTraced(oldAddr, oldLen, newLen uint64, flags Mrema
 type remap struct {
 	addr, oldLen, newLen, newAddr uint64
 	flags                         MremapFlag
+
+	// mlocked is vrm->mlocked: the resized or moved VMA is VM_LOCKED,
+	// so its growth is populated after the call; prot and private are
+	// that VMA's, for populating it.
+	mlocked bool
+	prot    Prot
+	private bool
 }
 
 func (r *remap) impliesNewAddr() bool { return r.flags&(MremapFixed|MremapDontunmap) != 0 }
@@ -80,13 +87,28 @@ func (as *AddressSpace) doMremap(addr, oldLen, newLen uint64, flags MremapFlag, 
 	if errno := r.checkParams(); errno != 0 {
 		return 0, errno
 	}
+	got, err := as.mremapLocked(&r, tb)
+	if err != nil {
+		return 0, err
+	}
+	// do_mremap(): "if (!failed && vrm->mlocked && vrm->new_len >
+	// vrm->old_len) mm_populate(vrm->new_addr + vrm->old_len,
+	// vrm->delta)", after the mmap lock is dropped.
+	if r.mlocked && r.newLen > r.oldLen {
+		as.populate(r.newAddr+r.oldLen, r.newLen-r.oldLen, r.prot, r.private)
+	}
+	return got, nil
+}
+
+// mremapLocked runs one mremap call under the mmap write lock.
+func (as *AddressSpace) mremapLocked(r *remap, tb *trace.Buffer) (uint64, error) {
 	as.mm.WriteLock()
 	defer as.mm.WriteUnlock()
 	if as.closed.Load() {
 		return 0, ErrClosed
 	}
 	c := as.beginLocked("mremap", tb)
-	got, errno := c.mremapLocked(&r)
+	got, errno := c.mremapLocked(r)
 	if errno != 0 {
 		if c.touched() {
 			c.finishLocked() // a failure after a partial change keeps it, as Linux does
@@ -98,6 +120,19 @@ func (as *AddressSpace) doMremap(addr, oldLen, newLen uint64, flags MremapFlag, 
 	c.finishLocked()
 	as.stats.mremaps.Add(1)
 	return got, nil
+}
+
+// statAccountLocked mirrors vrm_stat_account(): bytes more of v, which
+// is being resized or moved, count in mm->locked_vm if v is VM_LOCKED,
+// and the call then populates its growth.
+func (c *change) statAccountLocked(r *remap, v *vma.VMA, bytes uint64) {
+	if v.Flags&flagLocked == 0 {
+		return
+	}
+	c.as.lockLocked(v.Flags, bytes)
+	r.mlocked = true
+	r.prot = Prot(v.Prot)
+	r.private = v.Flags&vma.FlagShared == 0
 }
 
 // touched reports whether the change has edited the tree or scheduled a
@@ -156,6 +191,16 @@ func (c *change) checkPrepLocked(r *remap, v *vma.VMA) Errno {
 	if pgoff+r.newLen>>pgtable.PageShift < pgoff {
 		return EINVAL
 	}
+	// remap_is_valid(): vrm->delta is the size difference either way,
+	// so even a shrinking MREMAP_FIXED move of a locked VMA is checked
+	// for it.
+	delta := r.newLen - r.oldLen
+	if r.oldLen > r.newLen {
+		delta = r.oldLen - r.newLen
+	}
+	if !c.as.mlockFutureOKLocked(v.Flags, delta) {
+		return EAGAIN
+	}
 	return 0
 }
 
@@ -183,6 +228,7 @@ func (c *change) mremapAtLocked(r *remap, v *vma.VMA) (uint64, Errno) {
 		ext.Start, ext.End = v.End, v.End+delta
 		ext.Pgoff = v.PgoffAt(v.End)
 		c.insertMergedLocked(ext)
+		c.statAccountLocked(r, v, delta) // expand_vma_in_place()
 		return r.addr, 0
 	}
 	if r.flags&MremapMaymove == 0 {
@@ -354,6 +400,7 @@ func (c *change) moveVMALocked(r *remap) (uint64, Errno) {
 		n.Pgoff = dst >> pgtable.PageShift
 	}
 	moved := c.insertMergedLocked(n)
+	c.statAccountLocked(r, v, r.newLen) // move_vma()
 	if r.oldLen == 0 {
 		return dst, 0 // a duplicate: nothing to move, nothing to unmap
 	}
@@ -363,6 +410,7 @@ func (c *change) moveVMALocked(r *remap) (uint64, Errno) {
 	if r.flags&MremapDontunmap == 0 && !splitsOverLimit(c.tx, src, srcEnd, as.cfg.MaxMapCount) {
 		// unmap_source_vma(): the source goes.
 		c.markRangeLocked(src, srcEnd)
+		c.unlockRangeLocked(src, srcEnd)
 		c.tx.Unmap(src, srcEnd)
 		c.edited = true
 		c.detachLocked()
@@ -380,6 +428,13 @@ func (c *change) moveVMALocked(r *remap) (uint64, Errno) {
 			// another VMA, so it gives up its anon_vma
 			// (unlink_anon_vmas()). It keeps VM_ACCOUNT (Linux 6.18).
 			cp.SetAnonVMA(0)
+		}
+		if r.flags&MremapDontunmap != 0 {
+			// dontunmap_complete(): "We always clear
+			// VM_LOCKED[ONFAULT] on the old VMA" — all of it, in
+			// place, without a merge — and, "because we won't
+			// unmap", leave mm->locked_vm as move_vma() raised it.
+			cp.Flags &^= flagLocked
 		}
 		c.insertLocked(cp)
 	}

@@ -58,6 +58,7 @@ func (as *AddressSpace) expandStack(ctx *fault.Context, addr uint64) bool {
 	c.removeLocked(v)
 	c.detachLocked()
 	c.insertLocked(n)
+	as.lockLocked(v.Flags, v.Start-addr) // expand_downwards(): mm->locked_vm += grow
 	c.finishLocked()
 	as.stats.stackGrowths.Add(1)
 	return true
@@ -72,11 +73,13 @@ func (as *AddressSpace) expandStack(ctx *fault.Context, addr uint64) bool {
 //     and ends less than stack_guard_gap below addr (ENOMEM);
 //   - then, after anon_vma_prepare(), which therefore happens even when
 //     the growth is refused: a page offset that would go below 0, and a
-//     stack larger than RLIMIT_STACK (Config.StackLimit) (ENOMEM).
+//     stack larger than RLIMIT_STACK (Config.StackLimit) (ENOMEM);
+//   - a VM_LOCKED stack whose growth would pass RLIMIT_MEMLOCK
+//     (Config.MemlockLimit) (ENOMEM).
 //
 // acct_stack_growth()'s other checks do not apply to the model:
-// may_expand_vm() (RLIMIT_AS and RLIMIT_DATA), the mlock limit (no
-// VM_LOCKED), hugetlb-only ranges and overcommit are not simulated,
+// may_expand_vm() (RLIMIT_AS and RLIMIT_DATA), hugetlb-only ranges and
+// overcommit are not simulated,
 // and growing a VMA adds none, so max_map_count is not checked.
 //
 // Preconditions: the mmap write lock is held and c is open.
@@ -96,6 +99,10 @@ func (c *change) expandDownwardsLocked(ctx *fault.Context, v *vma.VMA, addr uint
 		return nil, false
 	}
 	if v.End-addr > as.cfg.StackLimit {
+		return nil, false
+	}
+	// acct_stack_growth(): "mlock limit tests".
+	if !as.mlockFutureOKLocked(v.Flags, grow<<pgtable.PageShift) {
 		return nil, false
 	}
 	n := v.Copy() // keeps the anon_vma, the backing and the release func
