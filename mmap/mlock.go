@@ -70,6 +70,9 @@ func (as *AddressSpace) lockLocked(flags vma.Flags, bytes uint64) {
 //
 // Preconditions: the mmap write lock is held and c is open.
 func (c *change) unlockRangeLocked(start, end uint64) {
+	if c.as.lockedPages == 0 {
+		return // nothing is locked: spare munmap the walk
+	}
 	c.tx.Ascend(start, end, func(v *vma.VMA) bool {
 		if v.Flags&flagLocked != 0 {
 			c.as.lockedPages -= (min(v.End, end) - max(v.Start, start)) >> pgtable.PageShift
