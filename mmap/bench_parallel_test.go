@@ -262,6 +262,19 @@ func benchReportLatencies(b *testing.B, lat []time.Duration, cycles int64) {
 // writer. With pace 0 each fault is timed from when the thread starts it;
 // with pace > 0 one fault falls due every pace and is timed from then
 // (see BenchmarkFaultLatencyPaced).
+// benchDue returns when fault i is due: now, unpaced (pace 0), or else
+// start + i*pace, idling until then as a program between page touches
+// would. A fault's latency runs from the time returned.
+func benchDue(start time.Time, i int, pace time.Duration) time.Time {
+	if pace == 0 {
+		return time.Now()
+	}
+	due := start.Add(time.Duration(i) * pace)
+	for time.Now().Before(due) {
+	}
+	return due
+}
+
 func benchLatencySim(b *testing.B, p mmap.Policy, pace time.Duration) {
 	as := benchNewAS(b, mmap.Config{Policy: p})
 	t := as.NewThread()
@@ -283,14 +296,7 @@ func benchLatencySim(b *testing.B, p mmap.Policy, pace time.Duration) {
 	start := time.Now()
 	var sum uint64
 	for i := range b.N {
-		t0 := time.Now()
-		if pace > 0 {
-			t0 = start.Add(time.Duration(i) * pace)
-			for time.Now().Before(t0) {
-				// Idle until the fault is due, as a program between
-				// page touches would be.
-			}
-		}
+		t0 := benchDue(start, i, pace)
 		v, err := t.ReadUint64(base + uint64(i)*mmap.PageSize)
 		lat[i] = time.Since(t0)
 		if err != nil {
@@ -339,13 +345,7 @@ func benchLatencyKernel(b *testing.B, pace time.Duration) {
 	start := time.Now()
 	var sum byte
 	for i := range b.N {
-		t0 := time.Now()
-		if pace > 0 {
-			t0 = start.Add(time.Duration(i) * pace)
-			for time.Now().Before(t0) {
-				// Idle until the fault is due (see benchLatencySim).
-			}
-		}
+		t0 := benchDue(start, i, pace)
 		sum |= r.ReadPage(i)
 		lat[i] = time.Since(t0)
 	}
