@@ -30,37 +30,12 @@ func find(cells []cell, pol string, churn bool, threads int) (cell, bool) {
 // setting, one column per thread count; then, for churn rows, how much
 // of the churn-free throughput was left and how fast the writer went.
 func printTable(w io.Writer, o *options, cells []cell) {
-	fmt.Fprintf(w, "\n%-14s %-6s", "policy", "churn")
-	for _, n := range o.threads {
-		fmt.Fprintf(w, " %12s", fmt.Sprintf("%d thread%s", n, plural(n)))
-	}
 	fmt.Fprintln(w)
-	for _, p := range o.policies {
-		for _, ch := range o.churn {
-			fmt.Fprintf(w, "%-14s %-6s", p, onOff(ch))
-			for _, n := range o.threads {
-				c, _ := find(cells, p.String(), ch, n)
-				fmt.Fprintf(w, " %12s", human(c.rate()))
-			}
-			fmt.Fprintln(w)
-		}
-	}
+	printGrid(w, o, cells, 12, func(c cell) string { return human(c.rate()) })
 	fmt.Fprintf(w, "\nfault latency, p50 / p99 (every %dth fault timed):\n", sampleEvery)
-	fmt.Fprintf(w, "%-14s %-6s", "policy", "churn")
-	for _, n := range o.threads {
-		fmt.Fprintf(w, " %16s", fmt.Sprintf("%d thread%s", n, plural(n)))
-	}
-	fmt.Fprintln(w)
-	for _, p := range o.policies {
-		for _, ch := range o.churn {
-			fmt.Fprintf(w, "%-14s %-6s", p, onOff(ch))
-			for _, n := range o.threads {
-				c, _ := find(cells, p.String(), ch, n)
-				fmt.Fprintf(w, " %16s", us(c.quantile(0.5))+" / "+us(c.quantile(0.99)))
-			}
-			fmt.Fprintln(w)
-		}
-	}
+	printGrid(w, o, cells, 16, func(c cell) string {
+		return us(c.quantile(0.5)) + " / " + us(c.quantile(0.99))
+	})
 	if len(o.churn) < 2 {
 		return
 	}
@@ -95,6 +70,26 @@ func printTable(w io.Writer, o *options, cells []cell) {
 		}
 		fmt.Fprintf(w, "%-14s %d faults: %d fast path, %d slow path, %d under the mmap lock, %d retries, %d fallbacks, %d per-VMA lock aborts\n",
 			p, fs, fast, slow, locked, retries, fallbacks, aborts)
+	}
+}
+
+// printGrid prints one row per policy and churn setting and one column,
+// width wide, per thread count, each cell formatted by f.
+func printGrid(w io.Writer, o *options, cells []cell, width int, f func(cell) string) {
+	fmt.Fprintf(w, "%-14s %-6s", "policy", "churn")
+	for _, n := range o.threads {
+		fmt.Fprintf(w, " %*s", width, fmt.Sprintf("%d thread%s", n, plural(n)))
+	}
+	fmt.Fprintln(w)
+	for _, p := range o.policies {
+		for _, ch := range o.churn {
+			fmt.Fprintf(w, "%-14s %-6s", p, onOff(ch))
+			for _, n := range o.threads {
+				c, _ := find(cells, p.String(), ch, n)
+				fmt.Fprintf(w, " %*s", width, f(c))
+			}
+			fmt.Fprintln(w)
+		}
 	}
 }
 
