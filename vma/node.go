@@ -218,9 +218,10 @@ type writer struct {
 	// hold an older snapshot is gone (rcu.Domain.Call); nil turns
 	// recycling off and leaves replaced nodes to the garbage collector.
 	reclaim func(func())
-	retired []*node // nodes copied since the last publish: gone from the next snapshot
-	pending []*node // retired by earlier publishes, handed to reclaim in batches
-	free    []*node // a reclaimed batch: nodes no reader can reach, reused by alloc
+	retired []*node   // nodes copied since the last publish: gone from the next snapshot
+	pending []*node   // retired by earlier publishes, handed to reclaim in batches
+	free    []*node   // a reclaimed batch: nodes no reader can reach, reused by alloc
+	empty   [][]*node // emptied batch slices, for pending to reuse
 	ready   struct {
 		mu      sync.Mutex
 		batches [][]*node // reclaimed batches; protected by mu
@@ -245,6 +246,9 @@ func (w *writer) alloc() *node {
 	if len(w.free) == 0 && w.reclaim != nil {
 		w.ready.mu.Lock()
 		if k := len(w.ready.batches); k > 0 {
+			if cap(w.free) > 0 {
+				w.empty = append(w.empty, w.free)
+			}
 			w.free = w.ready.batches[k-1]
 			w.ready.batches[k-1] = nil
 			w.ready.batches = w.ready.batches[:k-1]
@@ -332,7 +336,13 @@ func (w *writer) seal() {
 		return
 	}
 	batch := w.pending
-	w.pending = make([]*node, 0, reclaimBatch)
+	if k := len(w.empty); k > 0 {
+		w.pending = w.empty[k-1]
+		w.empty[k-1] = nil
+		w.empty = w.empty[:k-1]
+	} else {
+		w.pending = make([]*node, 0, reclaimBatch)
+	}
 	w.reclaim(func() {
 		// No reader can reach these nodes now; the writer overwrites
 		// them when it reuses them (become).
