@@ -221,7 +221,7 @@ type writer struct {
 	retired []*node   // nodes copied since the last publish: gone from the next snapshot
 	pending []*node   // retired by earlier publishes, handed to reclaim in batches
 	free    []*node   // a reclaimed batch: nodes no reader can reach, reused by alloc
-	empty   [][]*node // emptied batch slices, for pending to reuse
+	empty   [][]*node // emptied batch slices, for pending to reuse (making a new one per batch measured 180 → 360 B and +8% per mmap+munmap)
 	ready   struct {
 		mu      sync.Mutex
 		batches [][]*node // reclaimed batches; protected by mu
