@@ -63,6 +63,7 @@ func (mm *MM) mapPage(vf *VMFault, addr uint64, p pgtable.PFN) bool {
 		vf.ctx.Counters.InstallRaced.Add(1)
 		return false
 	}
+	mm.s.Point("pte.install")
 	mm.Frames.Get(p)
 	leaf.SetLocked(addr, pgtable.MakePTE(p, pteFlags(v, false)))
 	leaf.Unlock()
@@ -130,6 +131,7 @@ func (mm *MM) install(vf *VMFault, page pgtable.PFN, flags pgtable.PTE) Result {
 		c.InstallRaced.Add(1)
 		return NoPage
 	}
+	mm.s.Point("pte.install")
 	leaf.SetLocked(addr, pgtable.MakePTE(page, flags))
 	leaf.Unlock()
 	c.Installs.Add(1)
@@ -162,6 +164,7 @@ func (mm *MM) wpReuse(vf *VMFault) Result {
 	if !mm.validLocked(v, vf.Pgoff) {
 		return Retry
 	}
+	mm.s.Point("pte.install")
 	leaf.SetLocked(vf.Address, e|pgtable.PTEWrite|pgtable.PTEDirty)
 	vf.ctx.Counters.Installs.Add(1)
 	return NoPage

@@ -144,6 +144,10 @@ func (d *Domain) Call(f func()) {
 	}
 	q.pending = append(q.pending, f)
 	q.queued++
+	if d.s != nil {
+		d.callControlledLocked()
+		return
+	}
 	switch {
 	case !q.running:
 		q.running = true
@@ -232,6 +236,10 @@ func (d *Domain) runCallbacks() {
 // of d (the callbacks wait for that section to end); Reader.Barrier panics
 // in the latter case instead of deadlocking.
 func (d *Domain) Barrier() {
+	if d.s != nil {
+		d.barrierControlled()
+		return
+	}
 	q := &d.cb
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -256,6 +264,10 @@ func (d *Domain) Barrier() {
 // the goroutine has stopped. Like Barrier, it must not be called from a
 // callback or from inside a read-side section of d.
 func (d *Domain) Close() {
+	if d.s != nil {
+		d.closeControlled()
+		return
+	}
 	q := &d.cb
 	q.mu.Lock()
 	if !q.closing {
