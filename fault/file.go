@@ -107,9 +107,9 @@ type inode struct {
 	// fault. A sched.Mutex: Truncate holds it across the callbacks that
 	// zap mappings, which are full of scheduling points.
 	truncMu sched.Mutex
-	// sched is the Sched truncMu is bound to (BindSched), or nil.
-	// Protected by schedMu.
-	sched   *sched.Sched
+	// sched is the Sched truncMu is bound to (BindSched), or nil. Atomic;
+	// stored once, with schedMu held.
+	sched   atomic.Pointer[sched.Sched]
 	schedMu sync.Mutex
 
 	// mu protects disk and every change to the page cache's contents,

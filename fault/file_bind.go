@@ -29,12 +29,12 @@ func (f *File) BindSched(s *sched.Sched) error {
 	in := f.ino
 	in.schedMu.Lock()
 	defer in.schedMu.Unlock()
-	switch {
-	case in.sched == s:
+	switch cur := in.sched.Load(); {
+	case cur == s:
 		return nil
-	case in.sched == nil:
-		in.sched = s
+	case cur == nil:
 		in.truncMu.Bind(s, "i_rwsem")
+		in.sched.Store(s)
 		return nil
 	}
 	return ErrOtherSched
