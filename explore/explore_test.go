@@ -152,9 +152,9 @@ type waitingBacking struct {
 	ready *bool
 }
 
-func (waitingBacking) Name() string      { return "waiting" }
-func (waitingBacking) Open(*vma.VMA)     {}
-func (waitingBacking) Close(*vma.VMA)    {}
+func (waitingBacking) Name() string   { return "waiting" }
+func (waitingBacking) Open(*vma.VMA)  {}
+func (waitingBacking) Close(*vma.VMA) {}
 func (b waitingBacking) Fault(vf *fault.VMFault) fault.Result {
 	vf.Sched().Wait("waiting.fault", func() bool { return *b.ready })
 	p, err := vf.Frames().Alloc()
