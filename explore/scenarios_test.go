@@ -378,3 +378,34 @@ func TestNoLockFallbackChangesOutcome(t *testing.T) {
 		})
 	}
 }
+
+// TestPerVMALockNoUseAfterUnlock: under PolicyPerVMALock, a fault whose
+// read lock is refused must not look at the VMA once it has left its RCU
+// section: a munmap may free it in between. Every schedule within two
+// preemptions of a fault racing munmap runs clean.
+func TestPerVMALockNoUseAfterUnlock(t *testing.T) {
+	r, err := Run(Options{Strategy: Exhaustive(2)}, func(e *Env) {
+		as := e.New(mmap.Config{Policy: mmap.PolicyPerVMALock})
+		// Two pages of one VMA, neither touched: A's read faults, and
+		// B's munmap of the first page replaces the VMA A looks up.
+		p, err := as.Mmap(0, 2*mmap.PageSize, mmap.ProtRead|mmap.ProtWrite, mmap.MapPrivate|mmap.MapAnonymous, nil, 0)
+		if err != nil {
+			panic(err)
+		}
+		e.Go("A", as, func(t *mmap.Thread) {
+			v, err := t.ReadUint64(p + mmap.PageSize)
+			e.Observe("A", class(v, err))
+		})
+		e.Go("B", as, func(t *mmap.Thread) {
+			if err := t.Munmap(p, mmap.PageSize); err != nil {
+				e.Errorf("munmap: %v", err)
+			}
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Failed > 0 {
+		t.Fatalf("%d of %d schedules failed; first: %s", r.Failed, r.Schedules, firstFailure(r))
+	}
+}

@@ -116,8 +116,13 @@ func (r *Reader) Unlock() {
 		// Outermost: sequentially consistent, so every access in the
 		// section is ordered before the grace period that observes the
 		// reader quiescent.
-		r.s.Point("rcu.read_unlock")
 		r.ctr.Store(0)
+		r.nest = 0
+		// The point comes after the store: what a controlled run must
+		// be able to put here is a whole grace period, so that code
+		// which wrongly uses RCU-protected data after Unlock is caught.
+		r.s.Point("rcu.read_unlock")
+		return
 	}
 	r.nest--
 }
