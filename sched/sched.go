@@ -2,6 +2,7 @@ package sched
 
 import (
 	"fmt"
+	"iter"
 	"runtime/debug"
 )
 
@@ -66,12 +67,12 @@ type Sched struct {
 	clock   int64     // virtual nanoseconds
 	users   int       // non-daemon threads not yet ended
 
-	runnable []*Thread     // scratch for decide
-	done     chan struct{} // closed when the run is over (endRun)
-	ended    bool          // done is closed
-	failure  error         // why the run ended early; nil if it did not
-	aborting bool          // teardown: parked threads unwind when resumed
-	exited   chan struct{} // a thread unwound during teardown
+	runnable []*Thread // scratch for decide
+	// handoff is the thread a thread that stops running hands control
+	// to: Run's loop resumes it. nil means the run is over.
+	handoff  *Thread
+	failure  error // why the run ended early; nil if it did not
+	aborting bool  // teardown: stopped threads unwind
 }
 
 // New returns a Sched in its setup phase, with no threads.
@@ -115,7 +116,7 @@ func (s *Sched) newThread(name string, body func(), daemon bool) *Thread {
 	if s.phase == finished {
 		panic("sched: Go after the run has finished")
 	}
-	t := &Thread{s: s, id: len(s.threads), name: name, body: body, daemon: daemon, resume: make(chan struct{}, 1)}
+	t := &Thread{s: s, id: len(s.threads), name: name, body: body, daemon: daemon}
 	s.threads = append(s.threads, t)
 	if !daemon {
 		s.users++
@@ -130,17 +131,18 @@ func (s *Sched) newThread(name string, body func(), daemon bool) *Thread {
 // unwound (their deferred calls run, in abort mode), so no goroutine
 // outlives Run; the state they leave is not usable. Run must be called
 // once, from the goroutine that set up s.
+//
+// Threads are coroutines of Run's goroutine (iter.Pull): switching from
+// one to another is a direct switch of goroutines, which never wakes
+// another processor, so a run costs the same whatever GOMAXPROCS is.
 func (s *Sched) Run() error {
 	if s.phase != setup {
 		panic("sched: Run called twice")
 	}
 	s.phase = running
-	s.done = make(chan struct{})
-	s.exited = make(chan struct{})
-	if first := s.decide(nil); first != nil {
-		s.cur = first
-		first.start()
-		<-s.done
+	for next := s.decide(nil); next != nil; next = s.handoff {
+		s.cur, s.handoff = next, nil
+		next.resume()
 	}
 	s.teardown()
 	s.cur = nil
@@ -149,25 +151,16 @@ func (s *Sched) Run() error {
 }
 
 // teardown unwinds every thread that was started and has not ended, one
-// at a time, and waits for each to exit.
+// at a time.
 func (s *Sched) teardown() {
 	s.aborting = true
 	for _, t := range s.threads {
-		if t.started && t.state != ended {
+		if t.stop != nil {
 			s.cur = t
-			t.resume <- struct{}{}
-			<-s.exited
+			t.stop()
 		}
 	}
 	s.aborting = false
-}
-
-// endRun wakes Run: the run is over.
-func (s *Sched) endRun() {
-	if !s.ended {
-		s.ended = true
-		close(s.done)
-	}
 }
 
 // fail records why the run ends early; the first reason wins.
@@ -261,24 +254,23 @@ func (s *Sched) describe() []ThreadState {
 
 // yield is a step taken by t, the current thread, whose state says
 // whether it can go on: it returns when t is chosen to run again. When
-// the run is over meanwhile, t unwinds instead (see park).
+// the run is over meanwhile, t unwinds instead.
 func (s *Sched) yield(t *Thread) {
 	next := s.decide(t)
 	if next == t {
 		return
 	}
-	if next == nil {
-		s.endRun()
-	} else {
-		s.cur = next
-		next.start()
+	s.handoff = next
+	if !t.suspend() || s.aborting {
+		panic(errAbort)
 	}
-	t.park()
 }
 
-// main is the body of a thread's goroutine.
-func (t *Thread) main() {
+// run is the body of t's coroutine: t.body, then the decision that ends
+// t's last step. A panic ends the run; errAbort is the teardown's.
+func (t *Thread) run(suspend func(struct{}) bool) {
 	s := t.s
+	t.suspend = func() bool { return suspend(struct{}{}) }
 	defer func() {
 		r := recover()
 		if r != nil && r != errAbort {
@@ -288,23 +280,25 @@ func (t *Thread) main() {
 		if !t.daemon {
 			s.users--
 		}
-		if s.aborting {
-			s.exited <- struct{}{}
-			return
-		}
-		var next *Thread
-		if r == nil {
+		s.handoff = nil
+		if r == nil && !s.aborting {
 			t.at = "end"
-			next = s.decide(t)
+			s.handoff = s.decide(t)
 		}
-		if next == nil {
-			s.endRun()
-			return
-		}
-		s.cur = next
-		next.start()
 	}()
 	t.body()
+}
+
+// resume runs t until it stops: it hands control on, ends, or (during the
+// teardown) unwinds. The first resume creates t's coroutine.
+func (t *Thread) resume() {
+	if t.next == nil {
+		next, stop := iter.Pull(func(suspend func(struct{}) bool) { t.run(suspend) })
+		t.next, t.stop = next, stop
+	}
+	if _, ok := t.next(); !ok {
+		t.next, t.stop = nil, nil // ended: nothing to unwind
+	}
 }
 
 // errAbort unwinds a thread whose run is over; main recovers it.

@@ -12,9 +12,8 @@ type Thread struct {
 	daemon bool   // immutable
 	body   func() // immutable
 
-	state  state
-	at     string // the point it reached last
-	resume chan struct{}
+	state state
+	at    string // the point it reached last
 
 	// What a blocked thread waits for; see canRun.
 	mu     *Mutex
@@ -22,7 +21,13 @@ type Thread struct {
 	cond   func() bool
 	wakeAt int64 // sleeping: the virtual time it wakes at
 
-	started bool // its goroutine exists
+	// The coroutine running body (iter.Pull), made at the first resume:
+	// next runs it until it suspends or returns, stop unwinds it, and
+	// suspend (called by the thread) hands control back to Run. nil once
+	// the coroutine has returned.
+	next    func() (struct{}, bool)
+	stop    func()
+	suspend func() bool
 }
 
 // state is what a thread is doing, as far as its Sched is concerned.
@@ -100,25 +105,4 @@ func (t *Thread) waiting() string {
 		return fmt.Sprintf("sleep until %dns", t.wakeAt)
 	}
 	return ""
-}
-
-// start makes t run: it starts t's goroutine the first time, and resumes
-// it afterwards. The caller has made t current and must not touch the
-// Sched afterwards (it parks or exits).
-func (t *Thread) start() {
-	if !t.started {
-		t.started = true
-		go t.main()
-		return
-	}
-	t.resume <- struct{}{}
-}
-
-// park blocks t's goroutine until t is chosen again; if the run is over
-// by then, t unwinds.
-func (t *Thread) park() {
-	<-t.resume
-	if t.s.aborting {
-		panic(errAbort)
-	}
 }
