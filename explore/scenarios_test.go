@@ -354,11 +354,11 @@ func TestQuirksFound(t *testing.T) {
 func TestNoLockFallbackChangesOutcome(t *testing.T) {
 	for _, pol := range policies {
 		t.Run(pol.String(), func(t *testing.T) {
-			without, err := Run(Options{Strategy: Exhaustive(2)}, stackScenario(pol, 0))
+			without, err := Run(Options{Strategy: Exhaustive(1)}, stackScenario(pol, 0))
 			if err != nil {
 				t.Fatal(err)
 			}
-			with, err := Run(Options{Strategy: Exhaustive(2)}, stackScenario(pol, mmap.QuirkNoLockFallback))
+			with, err := Run(Options{Strategy: Exhaustive(1)}, stackScenario(pol, mmap.QuirkNoLockFallback))
 			if err != nil {
 				t.Fatal(err)
 			}

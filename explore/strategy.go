@@ -214,7 +214,7 @@ type exhaustiveStrategy struct{ bound int }
 
 func (e exhaustiveStrategy) String() string { return fmt.Sprintf("exhaustive(%d)", e.bound) }
 
-func (e exhaustiveStrategy) plan(*Options) plan { return dfsPlan{bound: e.bound} }
+func (e exhaustiveStrategy) plan(*Options) plan { return dfsPlan(e) }
 
 type dfsPlan struct{ bound int }
 

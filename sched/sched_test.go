@@ -129,11 +129,12 @@ func TestDeadlockReported(t *testing.T) {
 	var a, b Mutex
 	a.Bind(s, "a")
 	b.Bind(s, "b")
-	unwound := 0
+	unwound, both := 0, 0
 	s.Go("T0", func() {
 		defer func() { unwound++ }()
 		a.Lock()
 		b.Lock()
+		both++
 		b.Unlock()
 		a.Unlock()
 	})
@@ -141,6 +142,7 @@ func TestDeadlockReported(t *testing.T) {
 		defer func() { unwound++ }()
 		b.Lock()
 		a.Lock()
+		both++
 		a.Unlock()
 		b.Unlock()
 	})
@@ -155,8 +157,8 @@ func TestDeadlockReported(t *testing.T) {
 			t.Errorf("%q does not say %q", msg, want)
 		}
 	}
-	if unwound != 2 {
-		t.Errorf("%d threads ran their deferred calls, want 2", unwound)
+	if unwound != 2 || both != 0 {
+		t.Errorf("%d threads ran their deferred calls (want 2), %d held both locks (want 0)", unwound, both)
 	}
 }
 
@@ -288,6 +290,9 @@ func TestOutsideRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	mu.Lock()
+	if !mu.Held() {
+		t.Fatal("a Mutex locked after the run is not held")
+	}
 	mu.Unlock()
 	defer func() {
 		if recover() == nil {
@@ -302,6 +307,9 @@ func TestNilSchedIsFree(t *testing.T) {
 	s.Point("x")
 	var mu Mutex
 	mu.Lock()
+	if !mu.Held() {
+		t.Fatal("a free-running Mutex locked is not held")
+	}
 	mu.Unlock()
 	n := 0
 	s.Spin("x", time.Microsecond, func() bool { n++; return n > 100 })
