@@ -44,7 +44,8 @@ type finding struct {
 	reads int
 
 	disagree           bool
-	winStart, winEnd   int64 // union of the overlaps of disagreeing reads
+	winStart, winEnd   int64   // union of the overlaps of disagreeing reads
+	disagreeing        [2]read // the first pair found: a read of old and an overlapping one of new
 	signals            []signalSeen
 	poisoned, garbage  int
 	staleAfterReturn   int
@@ -163,6 +164,9 @@ func analyze(r *round) *finding {
 				}
 				if n.start > o.end {
 					break
+				}
+				if !f.disagree {
+					f.disagreeing = [2]read{o, n}
 				}
 				f.disagree = true
 				f.winStart = min(f.winStart, max(o.start, n.start))

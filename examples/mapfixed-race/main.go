@@ -1,26 +1,46 @@
-// Command mapfixed-race runs the question of the December 2019 linux-mm
-// thread (Matthew Wilcox, Jérôme Glisse): may two threads see different
-// data and different translations at one address while a third is inside
-// mmap(MAP_FIXED)?
+// Command mapfixed-race answers the question of the December 2019
+// linux-mm thread (Matthew Wilcox, Jérôme Glisse): may two threads see
+// different data at one address while a third is inside mmap(MAP_FIXED)?
 //
-// Threads A and C read one address in a tight loop. It holds a private
-// anonymous page whose word is 0x01d001d001d001d0 ("old"). Thread B waits
-// a short random time and calls mmap(MAP_FIXED) over it with a file whose
-// words are all 0x2e302e302e302e30 ("new"). Each round runs in a fresh
-// address space; the readers' every read is stamped with the trace clock.
-// For each policy the program prints how often A and C disagreed (one
-// read old while an overlapping read on the other thread read new), the
-// longest disagreement and where it lay relative to B's call, whether any
-// read was spurious (a signal), poisoned, garbage or stale after the call
-// returned, and a verdict.
+// The address holds a private anonymous page whose first word is
+// 0x01d001d001d001d0 ("old"). Thread B maps a file whose first word is
+// 0x2e302e302e302e30 ("new") over it with MAP_FIXED. Meanwhile thread A
+// reads the address and stores the word it read in a flag word on another
+// page, and thread C reads the address, then the flag, then the address
+// again. When C finds new in the flag, A's read of new has returned before
+// C's second read began, so C reading old then is what "old after new"
+// means to a program.
+//
+// By default the program runs every schedule of the three threads with at
+// most two preemptions (explore.Exhaustive(2)) under each policy, and
+// prints every outcome with the number of schedules that reached it, how
+// often A and C read different data, whether a read returned old after a
+// read of new it knew of had returned, and a verdict. Within the bound,
+// an outcome that is not in the table cannot happen, on any machine.
 //
 //	go run ./examples/mapfixed-race
-//	go run ./examples/mapfixed-race -policy rcu-refcount -rounds 2000 -trace out.json -svg out.svg
 //	go run ./examples/mapfixed-race -quirks non-atomic-fixed-replace,no-lock-fallback
+//	go run ./examples/mapfixed-race -policy per-vma-lock -quirks non-atomic-fixed-replace,no-lock-fallback -replay TOKEN
+//	go run ./examples/mapfixed-race -quirks no-shootdown -svg race.svg -trace race.json
+//	go run ./examples/mapfixed-race -free
 //
-// The last one breaks the atomic replace (Linux before 6.12 published the
-// unmap before the new VMA) and the mmap-lock fallback, and prints the
-// spurious SIGSEGV with the timeline of the round where it happened.
+// With -quirks a rule of the simulator is broken on purpose, and the
+// program prints the first failing schedule of each policy with the
+// command that replays it, and the first one's timeline: a column per
+// thread, one line per event, the scheduling points marked '·', the
+// schedule's steps as time. -replay runs that one schedule again. -trace
+// (Chrome trace JSON, for https://ui.perfetto.dev) and -svg draw the
+// replayed schedule, else the first failing one, else the first schedule
+// of the first policy, a microsecond per step.
+//
+// -free runs the free-running timing experiment instead: A and C read the
+// address in a tight loop on real goroutines while B waits a random few
+// microseconds and calls mmap(MAP_FIXED), -rounds times per policy. It
+// prints how often A and C disagreed and for how long, where the
+// switch-over lay within B's call, whether any read was spurious (a
+// signal), poisoned, garbage or stale after the call returned, and the
+// timeline of one round in wall-clock microseconds. Its figures depend on
+// the machine and its load; the exploration's do not.
 package main
 
 import (
@@ -28,9 +48,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"os"
-	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -48,36 +67,48 @@ func main() {
 
 // options are the parsed command line.
 type options struct {
-	policies []mmap.Policy
+	policies    []mmap.Policy
+	quirks      mmap.Quirks
+	preemptions int
+	replay      string
+	trace       string
+	svg         string
+
+	// The free-running experiment's.
+	free     bool
 	rounds   int
 	seed     uint64
-	quirks   mmap.Quirks
-	trace    string
-	svg      string
 	timeline bool
 	jitter   time.Duration
 	untilBad bool
 }
 
+// freeOnly are the flags that only the free-running experiment reads.
+var freeOnly = []string{"rounds", "seed", "timeline", "jitter", "until-broken"}
+
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs := flag.NewFlagSet("mapfixed-race", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	policy := fs.String("policy", "all", "all, rcu-refcount, mmap-lock or per-vma-lock")
-	rounds := fs.Int("rounds", 500, "rounds per policy")
-	seed := fs.Uint64("seed", 1, "seed of B's random wait before each mmap(MAP_FIXED)")
 	quirks := fs.String("quirks", "", "comma-separated quirks, e.g. non-atomic-fixed-replace,no-lock-fallback")
-	tracePath := fs.String("trace", "", "write the Chrome trace JSON of the most interesting round here (open it in https://ui.perfetto.dev)")
-	svgPath := fs.String("svg", "", "write an SVG timeline of the most interesting round here")
-	timeline := fs.Bool("timeline", true, "print the text timeline of the most interesting round")
-	jitter := fs.Duration("jitter", 20*time.Microsecond, "the longest random wait of B before each mmap(MAP_FIXED)")
-	untilBad := fs.Bool("until-broken", false, "stop a policy's rounds at the first one that goes wrong")
+	preemptions := fs.Int("preemptions", 2, "run every schedule with at most this many preemptions")
+	replay := fs.String("replay", "", "run only the schedule of this replay token (needs -policy and the -quirks it was found with)")
+	tracePath := fs.String("trace", "", "write the Chrome trace JSON of the schedule drawn here (open it in https://ui.perfetto.dev)")
+	svgPath := fs.String("svg", "", "write an SVG timeline of the schedule drawn here")
+	free := fs.Bool("free", false, "run the free-running timing experiment instead of exploring schedules")
+	rounds := fs.Int("rounds", 500, "with -free: rounds per policy")
+	seed := fs.Uint64("seed", 1, "with -free: seed of B's random wait before each mmap(MAP_FIXED)")
+	timeline := fs.Bool("timeline", true, "with -free: print the text timeline of the most interesting round")
+	jitter := fs.Duration("jitter", 20*time.Microsecond, "with -free: the longest random wait of B before each mmap(MAP_FIXED)")
+	untilBad := fs.Bool("until-broken", false, "with -free: stop a policy's rounds at the first one that goes wrong")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	o := &options{rounds: *rounds, seed: *seed, trace: *tracePath, svg: *svgPath, timeline: *timeline, jitter: *jitter, untilBad: *untilBad}
+	o := &options{preemptions: *preemptions, replay: *replay, trace: *tracePath, svg: *svgPath,
+		free: *free, rounds: *rounds, seed: *seed, timeline: *timeline, jitter: *jitter, untilBad: *untilBad}
 	var err error
 	if o.policies, err = parsePolicies(*policy); err != nil {
 		return nil, err
@@ -85,10 +116,25 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	if o.quirks, err = mmap.ParseQuirks(*quirks); err != nil {
 		return nil, err
 	}
-	if o.rounds < 1 {
+	var misplaced []string
+	fs.Visit(func(f *flag.Flag) {
+		switch {
+		case !o.free && slices.Contains(freeOnly, f.Name):
+			misplaced = append(misplaced, "-"+f.Name+" needs -free")
+		case o.free && (f.Name == "preemptions" || f.Name == "replay"):
+			misplaced = append(misplaced, "-"+f.Name+" explores schedules: it does not go with -free")
+		}
+	})
+	switch {
+	case len(misplaced) > 0:
+		return nil, errors.New(strings.Join(misplaced, "; "))
+	case o.preemptions < 0:
+		return nil, fmt.Errorf("-preemptions %d is negative", o.preemptions)
+	case o.replay != "" && len(o.policies) != 1:
+		return nil, errors.New("-replay needs -policy: a token replays one policy's schedule")
+	case o.rounds < 1:
 		return nil, fmt.Errorf("-rounds %d: need at least one round", o.rounds)
-	}
-	if o.jitter < 0 {
+	case o.jitter < 0:
 		return nil, fmt.Errorf("-jitter %v is negative", o.jitter)
 	}
 	return o, nil
@@ -117,71 +163,30 @@ func run(args []string, stdout io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "mapfixed-race: may two threads see different data at one address while a third is inside mmap(MAP_FIXED)?\n")
-	fmt.Fprintf(stdout, "A and C read one address in a loop; it holds %#x (old, anonymous memory).\n", oldValue)
-	fmt.Fprintf(stdout, "B waits 0-%v, then maps a file holding %#x (new) over it with MAP_FIXED.\n", o.jitter, newValue)
-	fmt.Fprintf(stdout, "%d rounds per policy, seed %d, quirks: %s; %d CPUs.\n", o.rounds, o.seed, o.quirks, runtimeCPUs())
-
-	var shown *summary
-	for _, p := range o.policies {
-		s := newSummary(p, o.quirks)
-		rng := rand.New(rand.NewPCG(o.seed, uint64(p)))
-		for n := 1; n <= o.rounds; n++ {
-			r, err := runRound(roundConfig{
-				n: n, policy: p, quirks: o.quirks,
-				jitter:     time.Duration(rng.Int64N(int64(o.jitter) + 1)),
-				afterReads: 16,
-				maxReads:   1 << 16,
-			})
-			if err != nil {
-				return fmt.Errorf("policy %s, round %d: %w", p, n, err)
-			}
-			f := analyze(r)
-			s.add(r, f)
-			if o.untilBad && f.bad() {
-				break
-			}
-		}
-		s.print(stdout)
-		// Show the first policy that went wrong; if none did, the one
-		// whose best round shows the most.
-		switch {
-		case shown == nil:
-			shown = s
-		case shown.firstBad == nil && s.firstBad != nil:
-			shown = s
-		case shown.firstBad == nil && s.firstBad == nil && s.bestScore > shown.bestScore:
-			shown = s
-		}
+	if o.free {
+		return runFree(o, stdout)
 	}
-
-	r, f, why := shown.showcase()
-	if o.timeline {
-		fmt.Fprintf(stdout, "\ntimeline of policy %s, round %d (%s):\n", r.policy, r.n, why)
-		if f.bad() {
-			describeBad(stdout, r, f)
-		}
-		if err := writeTimeline(stdout, r, f); err != nil {
-			return err
-		}
+	fmt.Fprintf(stdout, "The address holds %#x (old, anonymous memory); B maps a file holding\n", oldValue)
+	fmt.Fprintf(stdout, "%#x (new) over it with MAP_FIXED. A reads the address and stores the word\n", newValue)
+	fmt.Fprintf(stdout, "it read in a flag word; C reads the address, then the flag, then the address again.\n")
+	if o.replay != "" {
+		return runReplay(o, stdout)
 	}
-	return writeFiles(stdout, r, f, why, o.trace, o.svg)
+	fmt.Fprintf(stdout, "Every schedule with at most %s is run, per policy (explore.Exhaustive(%d));\n", plural(o.preemptions, "preemption"), o.preemptions)
+	fmt.Fprintf(stdout, "within that bound an outcome missing from the table cannot happen. Quirks: %s.\n", o.quirks)
+	answers, err := exploreAll(o)
+	if err != nil {
+		return err
+	}
+	printAnswers(stdout, answers)
+	printFailures(stdout, answers)
+	return drawExplored(stdout, o, answers)
 }
 
-// describeBad says in one line what went wrong in the round drawn.
-func describeBad(w io.Writer, r *round, f *finding) {
-	if len(f.signals) > 0 {
-		sg := f.signals[0]
-		for _, x := range f.signals[1:] {
-			if x.at < sg.at {
-				sg = x
-			}
-		}
-		fmt.Fprintf(w, "  reader %s got %s %s after B entered mmap(MAP_FIXED) (the call took %s)\n",
-			readerNames[sg.reader], sg.err, us(sg.at-r.callStart), us(r.callEnd-r.callStart))
-		return
+// plural formats n things: "1 preemption", "2 preemptions".
+func plural(n int, thing string) string {
+	if n == 1 {
+		return "1 " + thing
 	}
-	fmt.Fprintf(w, "  reader %s's bad read began %s after B entered mmap(MAP_FIXED) (the call took %s)\n",
-		readerNames[f.firstBadReader], us(f.firstBad-r.callStart), us(r.callEnd-r.callStart))
+	return fmt.Sprintf("%d %ss", n, thing)
 }
-
-func runtimeCPUs() int { return runtime.GOMAXPROCS(0) }

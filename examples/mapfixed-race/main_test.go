@@ -3,25 +3,177 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"flag"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 )
 
-// TestAllPoliciesOK runs a few rounds of every policy and checks the
-// output contract: a summary per policy with its verdict, OK for every
-// policy since no rule is broken, and a timeline.
-func TestAllPoliciesOK(t *testing.T) {
+var update = flag.Bool("update", false, "rewrite the expected outputs in testdata/ and docs/mapfixed-race.svg from today's code")
+
+// golden compares got with the file at path, or rewrites the file with
+// -update.
+func golden(t *testing.T, path string, got []byte) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (go test -update writes it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("the output differs from %s (go test -update rewrites it if the change is meant):\n%s", path, firstDiff(string(want), string(got)))
+	}
+}
+
+// firstDiff shows the first line where want and got part.
+func firstDiff(want, got string) string {
+	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
+	for i := range max(len(w), len(g)) {
+		var wl, gl string
+		if i < len(w) {
+			wl = w[i]
+		}
+		if i < len(g) {
+			gl = g[i]
+		}
+		if wl != gl {
+			return "line " + strconv.Itoa(i+1) + ":\nwant: " + wl + "\ngot:  " + gl
+		}
+	}
+	return "(no line differs)"
+}
+
+func runOK(t *testing.T, args ...string) string {
+	t.Helper()
+	var out bytes.Buffer
+	if err := run(args, &out); err != nil {
+		t.Fatalf("run %q: %v\n%s", args, err, out.String())
+	}
+	return out.String()
+}
+
+// TestExhaustiveAnswer pins the answer within one preemption: every
+// outcome and its schedule count per policy, the questions, the
+// verdicts. (The default, two preemptions, is pinned by the README test
+// at the repository's root.)
+func TestExhaustiveAnswer(t *testing.T) {
+	got := runOK(t, "-preemptions", "1")
+	golden(t, "testdata/preemptions-1.txt", []byte(got))
+	// What the answer must say whatever the counts: no failure, and the
+	// question of the thread answered "never".
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`(?m)^  failed +0 +0 +0$`),
+		regexp.MustCompile(`(?m)^  complete +yes +yes +yes$`),
+		regexp.MustCompile(`(?m)^  C read old after A's read of new had returned +0 +0 +0$`),
+		regexp.MustCompile(`(?m)^  A and C read different data \(one old, one new\) +[1-9]\d* +[1-9]\d* +[1-9]\d*$`),
+	} {
+		if !want.MatchString(got) {
+			t.Errorf("output does not match %v", want)
+		}
+	}
+	if n := strings.Count(got, ": OK — "); n != 3 {
+		t.Errorf("%d policies judged OK, want 3", n)
+	}
+}
+
+// TestQuirksFailingSchedule breaks the atomic MAP_FIXED replace and the
+// lock fallback: the lockless policies fail with a spurious SIGSEGV, the
+// first failing schedule's timeline shows the unmap published alone and
+// the empty lookup, and -trace and -svg draw it. Its token replays it.
+func TestQuirksFailingSchedule(t *testing.T) {
 	dir := t.TempDir()
 	jsonPath, svgPath := filepath.Join(dir, "race.json"), filepath.Join(dir, "race.svg")
-	var out bytes.Buffer
-	if err := run([]string{"-rounds", "20", "-seed", "7", "-trace", jsonPath, "-svg", svgPath}, &out); err != nil {
-		t.Fatalf("run: %v\n%s", err, out.String())
+	got := runOK(t, "-preemptions", "1", "-quirks", "non-atomic-fixed-replace,no-lock-fallback", "-trace", jsonPath, "-svg", svgPath)
+	golden(t, "testdata/quirks-preemptions-1.txt", []byte(strings.ReplaceAll(got, dir, "DIR")))
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`(?m)^verdict rcu-refcount: BROKEN in [1-9]\d* of \d+ schedules — a read raised a signal$`),
+		regexp.MustCompile(`(?m)^verdict mmap-lock: OK — `),
+		regexp.MustCompile(`(?m)^verdict per-vma-lock: BROKEN in [1-9]\d* of \d+ schedules — a read raised a signal$`),
+		regexp.MustCompile(`publish v\d+: unmap published alone`),
+		regexp.MustCompile(`lookup 0x[0-9a-f]+ -> none`),
+		regexp.MustCompile(`· tree\.lookup`),
+	} {
+		if !want.MatchString(got) {
+			t.Errorf("output does not match %v", want)
+		}
 	}
-	got := out.String()
-	t.Log("\n" + got)
+
+	var doc struct {
+		TraceEvents []map[string]any `json:"traceEvents"`
+	}
+	if data, err := os.ReadFile(jsonPath); err != nil || json.Unmarshal(data, &doc) != nil || len(doc.TraceEvents) == 0 {
+		t.Errorf("%s is not a Chrome trace with events: %v", jsonPath, err)
+	}
+	svg, err := os.ReadFile(svgPath)
+	if err != nil || !bytes.Contains(svg, []byte("<svg")) || !bytes.Contains(svg, []byte("MAP_FIXED")) {
+		t.Errorf("%s is not an SVG timeline of the mmap call: %v", svgPath, err)
+	}
+
+	// The replay command printed for rcu-refcount runs the same schedule.
+	m := regexp.MustCompile(`(?m)^replay it: go run \./examples/mapfixed-race (-policy rcu-refcount .*)$`).FindStringSubmatch(got)
+	if m == nil {
+		t.Fatal("no replay command for rcu-refcount")
+	}
+	again := runOK(t, strings.Fields(m[1])...)
+	first := regexp.MustCompile(`(?m)^the first failing schedule of rcu-refcount: (.*)$`).FindStringSubmatch(got)
+	if first == nil || !strings.Contains(again, "\nfailed: "+first[1]+"\n") {
+		t.Errorf("the replay did not fail as the first failing schedule did (%q):\n%s", first, again)
+	}
+	timeline := got[strings.Index(got, "\nstep "):strings.Index(got, "\nthe first failing schedule of per-vma-lock")]
+	if !strings.Contains(again, timeline) {
+		t.Errorf("the replay's timeline is not the failing schedule's")
+	}
+}
+
+// TestDocsPicture: docs/mapfixed-race.svg is the first failing schedule
+// of rcu-refcount with the quirks of the README, drawn by today's code.
+func TestDocsPicture(t *testing.T) {
+	svgPath := filepath.Join(t.TempDir(), "race.svg")
+	runOK(t, "-policy", "rcu-refcount", "-preemptions", "1", "-quirks", "non-atomic-fixed-replace,no-lock-fallback", "-svg", svgPath)
+	svg, err := os.ReadFile(svgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "../../docs/mapfixed-race.svg", svg)
+}
+
+// TestReplayClean: with no failing schedule, -svg draws the first
+// schedule and names its token; replaying that token says it did not
+// fail and still prints its timeline. The first schedule runs A, then B,
+// then C, each to its end: A reads old, C reads new twice.
+func TestReplayClean(t *testing.T) {
+	got := runOK(t, "-preemptions", "0", "-policy", "mmap-lock", "-svg", filepath.Join(t.TempDir(), "first.svg"))
+	m := regexp.MustCompile(`the first schedule \((v1\.\S+)\)`).FindStringSubmatch(got)
+	if m == nil {
+		t.Fatalf("-svg did not name the first schedule's token:\n%s", got)
+	}
+	again := runOK(t, "-policy", "mmap-lock", "-replay", m[1])
+	for _, want := range []string{"\noutcome: A's read old, C's 1st new, flag C read old, C's 2nd new\n", "\nit did not fail\n", "\ntimeline:\nstep "} {
+		if !strings.Contains(again, want) {
+			t.Errorf("replay output lacks %q:\n%s", want, again)
+		}
+	}
+	var out bytes.Buffer
+	if err := run([]string{"-policy", "mmap-lock", "-replay", "v1.garbage"}, &out); err == nil {
+		t.Errorf("a malformed token was accepted")
+	}
+}
+
+// TestFree runs a few rounds of the free-running experiment and checks
+// its output contract: a summary per policy with its verdict, OK for
+// every policy since no rule is broken, and a timeline.
+func TestFree(t *testing.T) {
+	dir := t.TempDir()
+	jsonPath, svgPath := filepath.Join(dir, "race.json"), filepath.Join(dir, "race.svg")
+	got := runOK(t, "-free", "-rounds", "20", "-seed", "7", "-trace", jsonPath, "-svg", svgPath)
 	for _, p := range []string{"rcu-refcount", "mmap-lock", "per-vma-lock"} {
 		for _, want := range []string{
 			"policy " + p + " (quirks: none): 20 rounds",
@@ -47,39 +199,20 @@ func TestAllPoliciesOK(t *testing.T) {
 	if strings.Contains(got, "BROKEN") {
 		t.Errorf("a policy was judged BROKEN with no quirk set")
 	}
-
-	var doc struct {
-		TraceEvents []map[string]any `json:"traceEvents"`
+	if data, err := os.ReadFile(jsonPath); err != nil || !bytes.Contains(data, []byte(`"traceEvents"`)) {
+		t.Errorf("no Chrome trace written: %v", err)
 	}
-	data, err := os.ReadFile(jsonPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(data, &doc); err != nil || len(doc.TraceEvents) == 0 {
-		t.Errorf("%s is not a Chrome trace with events: %v", jsonPath, err)
-	}
-	svg, err := os.ReadFile(svgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Contains(svg, []byte("<svg")) || !bytes.Contains(svg, []byte("MAP_FIXED")) {
-		t.Errorf("%s is not an SVG timeline of the mmap call", svgPath)
+	if svg, err := os.ReadFile(svgPath); err != nil || !bytes.Contains(svg, []byte("<svg")) {
+		t.Errorf("no SVG written: %v", err)
 	}
 }
 
-// TestQuirksShowSpuriousSegv breaks the atomic MAP_FIXED replace and the
-// lock fallback, and checks that the program finds the spurious SIGSEGV
-// of Linux before 6.12 and prints the round's timeline with the empty
-// lookup that caused it.
-func TestQuirksShowSpuriousSegv(t *testing.T) {
-	var out bytes.Buffer
-	args := []string{"-policy", "per-vma-lock", "-quirks", "non-atomic-fixed-replace,no-lock-fallback",
-		"-rounds", "2000", "-until-broken", "-seed", "3"}
-	if err := run(args, &out); err != nil {
-		t.Fatalf("run: %v\n%s", err, out.String())
-	}
-	got := out.String()
-	t.Log("\n" + got)
+// TestFreeQuirksShowSpuriousSegv: the free-running experiment finds the
+// spurious SIGSEGV of Linux before 6.12 too, and prints the round's
+// timeline with the empty lookup that caused it.
+func TestFreeQuirksShowSpuriousSegv(t *testing.T) {
+	got := runOK(t, "-free", "-policy", "per-vma-lock", "-quirks", "non-atomic-fixed-replace,no-lock-fallback",
+		"-rounds", "2000", "-until-broken", "-seed", "3")
 	for _, want := range []*regexp.Regexp{
 		regexp.MustCompile(`(?m)^verdict per-vma-lock: BROKEN in 1 of \d+ rounds — spurious SIGSEGV`),
 		regexp.MustCompile(`(?m)^  spurious signals +\d+ SIGSEGV \(SEGV_MAPERR\) in 1 round —`),
@@ -89,7 +222,7 @@ func TestQuirksShowSpuriousSegv(t *testing.T) {
 		regexp.MustCompile(`lookup 0x[0-9a-f]+ -> none`),
 	} {
 		if !want.MatchString(got) {
-			t.Errorf("output does not match %v", want)
+			t.Errorf("output does not match %v\n%s", want, got)
 		}
 	}
 }
@@ -98,7 +231,11 @@ func TestBadFlags(t *testing.T) {
 	for _, args := range [][]string{
 		{"-policy", "bogus"},
 		{"-quirks", "bogus"},
-		{"-rounds", "0"},
+		{"-preemptions", "-1"},
+		{"-replay", "v1.AAAA"},         // needs -policy
+		{"-rounds", "20"},              // needs -free
+		{"-free", "-preemptions", "1"}, // exploration only
+		{"-free", "-rounds", "0"},
 		{"extra"},
 	} {
 		var out bytes.Buffer

@@ -15,8 +15,10 @@ const margin = 3000 // ns
 // window returns the part of the round worth drawing: B's call with a
 // margin, stretched to each reader's first load of new (a reader that
 // waited in a fault reads it after B returns; but not beyond 10 margins
-// after the return, lest one descheduled reader squash the picture) and
-// to the first bad read.
+// after the return, lest one descheduled reader squash the picture), to
+// the whole of the first pair of reads that disagreed (a load event is
+// stamped when its read ends, so a read descheduled after its load shows
+// late, and the window must reach it) and to the first bad read.
 func window(r *round, f *finding) (lo, hi int64) {
 	lo, hi = r.callStart-margin, r.callEnd+margin
 	for _, loads := range r.loads {
@@ -28,6 +30,12 @@ func window(r *round, f *finding) (lo, hi int64) {
 				}
 				break
 			}
+		}
+	}
+	if f != nil && f.disagree {
+		for _, rd := range f.disagreeing {
+			lo = min(lo, rd.start-margin/3)
+			hi = max(hi, rd.end+margin/3)
 		}
 	}
 	if f != nil && f.bad() {
@@ -89,9 +97,12 @@ func focus(r *round, lo, hi int64) (keep func(trace.Event) bool, omitted int) {
 		runs[e.Track] = append(runs[e.Track], *a)
 		cur[e.Track] = nil
 	}
+	// An access cut off by the window's end is not one of the run
+	// before it: keep that run's last access, then the partial one.
 	for tr, a := range cur {
 		if a != nil {
-			runs[tr] = append(runs[tr], *a)
+			flush(tr)
+			runs[tr] = []access{*a}
 		}
 	}
 	for tr := range runs {
