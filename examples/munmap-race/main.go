@@ -3,15 +3,15 @@
 //
 // Thread T reads a page of a file mapping that is not in the page cache;
 // the file's "disk" takes -latency (2 ms) to read it, and T's fault sleeps
-// that long in the slow path (fault.File.Fault). While it sleeps, thread U
-// calls munmap on the whole mapping. What happens next is the difference
-// between the policies:
+// that long in the slow path. Meanwhile thread U calls munmap on the whole
+// mapping, then sets a flag word; T reads the flag after its read, then
+// the page again. What happens is the difference between the policies:
 //
 //   - rcu-refcount (Wilcox 2019): the fault sleeps holding only a
 //     reference on the VMA, so munmap detaches it and returns at once; the
 //     fault wakes up, finds its VMA detached when it tries to install the
 //     page, retries, finds no VMA, falls back to the mmap lock to be sure,
-//     and delivers SIGSEGV (SEGV_MAPERR) — after munmap has returned.
+//     and delivers SIGSEGV (SEGV_MAPERR).
 //   - mmap-lock (before Linux 6.4): the fault holds the mmap lock for
 //     reading, but drops it for the disk read and asks to be retried
 //     (filemap_fault's maybe_unlock_mmap_for_io, Linux 5.1+), so munmap
@@ -20,18 +20,29 @@
 //     drops it the same way; its retry falls back to the mmap lock and
 //     finds no VMA.
 //
-// For each policy the program prints when each step happened, what T
-// finally got, the fault counters (Stats), the result of Check, and the
-// text timeline of the first round.
+// By default the program runs every schedule of T and U with at most two
+// preemptions (explore.Exhaustive(2)) under each policy, with the disk's
+// latency in virtual time, and prints every outcome (what T's reads
+// returned, and what its fault did on the way) with the number of
+// schedules that reached it, and a verdict. A schedule fails if T reads
+// the page after it has seen the flag, or if Check finds a PTE that
+// outlived the munmap.
 //
 //	go run ./examples/munmap-race
-//	go run ./examples/munmap-race -policy rcu-refcount -latency 5ms -trace munmap.json
+//	go run ./examples/munmap-race -latency 0
 //	go run ./examples/munmap-race -policy rcu-refcount -quirks no-detach-check
+//	go run ./examples/munmap-race -free -policy rcu-refcount -latency 5ms -trace munmap.json
 //
-// The last one drops the re-check, under the page-table lock, that the
-// VMA is still attached: the sleeping fault installs its PTE after
-// munmap's zap, the PTE outlives the munmap, and a read begun after munmap
-// returned still reads the page. Check reports the orphan PTE.
+// With -latency 0 the page-cache read does not sleep, and T's read can
+// win the race. The third drops the re-check, under the page-table lock,
+// that the VMA is still attached: the sleeping fault installs its PTE
+// after munmap's zap, T reads the page after seeing the flag, and Check
+// reports the orphan PTE; the first failing schedule's timeline shows it.
+//
+// -free runs T and U on real goroutines instead, -rounds times per
+// policy, with U waiting -delay into T's fault before munmap: it prints
+// when each step happened in wall-clock time, the fault counters, Check,
+// a verdict and the text timeline of each policy's first round.
 package main
 
 import (
@@ -40,6 +51,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -57,40 +69,66 @@ func main() {
 }
 
 type options struct {
-	policies []mmap.Policy
+	policies    []mmap.Policy
+	quirks      mmap.Quirks
+	latency     time.Duration
+	preemptions int
+
+	// The free-running experiment's.
+	free     bool
 	rounds   int
-	latency  time.Duration
 	delay    time.Duration
 	trace    string
 	svg      string
 	timeline bool
-	quirks   mmap.Quirks
 }
+
+// freeOnly are the flags that only the free-running experiment reads.
+var freeOnly = []string{"rounds", "delay", "trace", "svg", "timeline"}
 
 var allPolicies = []mmap.Policy{mmap.PolicyRCURefcount, mmap.PolicyMmapLock, mmap.PolicyPerVMALock}
 
 func parseFlags(args []string) (*options, error) {
 	fs := flag.NewFlagSet("munmap-race", flag.ContinueOnError)
 	policy := fs.String("policy", "all", "all, rcu-refcount, mmap-lock or per-vma-lock")
-	rounds := fs.Int("rounds", 3, "rounds per policy")
-	latency := fs.Duration("latency", 2*time.Millisecond, "how long the file's page-cache miss takes (FileOptions.MissLatency)")
-	delay := fs.Duration("delay", 200*time.Microsecond, "how long U waits, after T's fault began, before munmap")
-	tracePath := fs.String("trace", "", "write the Chrome trace JSON of the last policy's first round here (https://ui.perfetto.dev)")
-	svgPath := fs.String("svg", "", "write an SVG timeline of the last policy's first round here")
-	timeline := fs.Bool("timeline", true, "print the text timeline of each policy's first round")
 	quirks := fs.String("quirks", "", "comma-separated quirks, e.g. no-detach-check")
+	latency := fs.Duration("latency", 2*time.Millisecond, "how long the file's page-cache miss takes (FileOptions.MissLatency)")
+	preemptions := fs.Int("preemptions", 2, "run every schedule with at most this many preemptions")
+	free := fs.Bool("free", false, "run the free-running experiment instead of exploring schedules")
+	rounds := fs.Int("rounds", 3, "with -free: rounds per policy")
+	delay := fs.Duration("delay", 200*time.Microsecond, "with -free: how long U waits, after T's fault began, before munmap")
+	tracePath := fs.String("trace", "", "with -free: write the Chrome trace JSON of the last policy's first round here (https://ui.perfetto.dev)")
+	svgPath := fs.String("svg", "", "with -free: write an SVG timeline of the last policy's first round here")
+	timeline := fs.Bool("timeline", true, "with -free: print the text timeline of each policy's first round")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	o := &options{rounds: *rounds, latency: *latency, delay: *delay, trace: *tracePath, svg: *svgPath, timeline: *timeline}
+	o := &options{latency: *latency, preemptions: *preemptions,
+		free: *free, rounds: *rounds, delay: *delay, trace: *tracePath, svg: *svgPath, timeline: *timeline}
 	var err error
 	if o.quirks, err = mmap.ParseQuirks(*quirks); err != nil {
 		return nil, err
 	}
+	var misplaced []string
+	fs.Visit(func(f *flag.Flag) {
+		switch {
+		case !o.free && slices.Contains(freeOnly, f.Name):
+			misplaced = append(misplaced, "-"+f.Name+" needs -free")
+		case o.free && f.Name == "preemptions":
+			misplaced = append(misplaced, "-preemptions explores schedules: it does not go with -free")
+		}
+	})
 	switch {
+	case len(misplaced) > 0:
+		return nil, errors.New(strings.Join(misplaced, "; "))
+	case o.preemptions < 0:
+		return nil, fmt.Errorf("-preemptions %d is negative", o.preemptions)
+	case o.latency < 0:
+		return nil, fmt.Errorf("-latency %v is negative", o.latency)
+	case !o.free:
 	case o.rounds < 1:
 		return nil, fmt.Errorf("-rounds %d: need at least one", o.rounds)
 	case o.latency <= 0 || o.delay < 0 || o.delay >= o.latency:
@@ -116,6 +154,9 @@ func run(args []string, stdout io.Writer) error {
 	o, err := parseFlags(args)
 	if err != nil {
 		return err
+	}
+	if !o.free {
+		return runExplore(o, stdout)
 	}
 	fmt.Fprintf(stdout, "munmap-race: T faults on a file page whose read takes %v; %v into the fault, U unmaps the file (quirks: %s).\n", o.latency, o.delay, o.quirks)
 	var last *result

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"flag"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -9,7 +10,90 @@ import (
 	"testing"
 )
 
-// TestPolicies checks what each policy must show: the sleeping fault
+var update = flag.Bool("update", false, "rewrite the expected outputs in testdata/ from today's code")
+
+func runOK(t *testing.T, args ...string) string {
+	t.Helper()
+	var out bytes.Buffer
+	if err := run(args, &out); err != nil {
+		t.Fatalf("run %q: %v\n%s", args, err, out.String())
+	}
+	return out.String()
+}
+
+// TestExplore pins the outcome table within one preemption, and checks
+// what every policy must show whatever the counts: with the disk read
+// taking 2 ms, T's read is SIGSEGV in every schedule (munmap never waits
+// for the sleeping fault), no schedule fails, and each policy's fault
+// loses the race its own way.
+func TestExplore(t *testing.T) {
+	got := runOK(t, "-preemptions", "1")
+	const path = "testdata/preemptions-1.txt"
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (go test -update writes it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("the output differs from %s (go test -update rewrites it if the change is meant):\ngot:\n%s", path, got)
+	}
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`(?m)^  failed +0 +0 +0$`),
+		regexp.MustCompile(`(?m)^  complete +yes +yes +yes$`),
+		regexp.MustCompile(`(?m)^  SIGSEGV +1 +SIGSEGV +refused\+retry\+fallback +[1-9]\d* +- +-$`),
+		regexp.MustCompile(`(?m)^  SIGSEGV +1 +SIGSEGV +io +- +[1-9]\d* +-$`),
+		regexp.MustCompile(`(?m)^  SIGSEGV +1 +SIGSEGV +io\+fallback +- +- +[1-9]\d*$`),
+	} {
+		if !want.MatchString(got) {
+			t.Errorf("output does not match %v", want)
+		}
+	}
+	if strings.Contains(got, "\n  page ") {
+		t.Errorf("T read the page in some schedule, though munmap should never wait for its 2 ms disk read")
+	}
+	if n := strings.Count(got, ": OK — munmap never waits for the sleeping fault"); n != 3 {
+		t.Errorf("%d policies judged OK, want 3", n)
+	}
+}
+
+// TestExploreNoLatency: when the page-cache read does not sleep, T's read
+// can win the race, and its next read still faults once it has seen the
+// flag.
+func TestExploreNoLatency(t *testing.T) {
+	got := runOK(t, "-preemptions", "1", "-latency", "0")
+	for _, p := range []string{"rcu-refcount", "mmap-lock", "per-vma-lock"} {
+		if !regexp.MustCompile(`(?m)^verdict ` + p + `: OK — T's read is SIGSEGV or page; `).MatchString(got) {
+			t.Errorf("no verdict for %s with both outcomes:\n%s", p, got)
+		}
+	}
+	if regexp.MustCompile(`(?m)^  \S+ +1 +page `).MatchString(got) {
+		t.Errorf("T read the page after it had seen the flag:\n%s", got)
+	}
+}
+
+// TestExploreNoDetachCheck drops the re-check that the VMA is still
+// attached before a PTE is installed: exploration finds the schedule in
+// which the sleeping fault installs its PTE after munmap's zap, T reads
+// the page after seeing the flag, and Check reports the orphan PTE.
+func TestExploreNoDetachCheck(t *testing.T) {
+	got := runOK(t, "-preemptions", "1", "-policy", "rcu-refcount", "-quirks", "no-detach-check")
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`(?m)^verdict rcu-refcount: BROKEN in [1-9]\d* of \d+ schedules$`),
+		regexp.MustCompile(`(?m)^the first failing schedule of rcu-refcount: T read the page \(page\) after munmap returned: a PTE outlived the munmap; Check: PTE at 0x[0-9a-f]+ .*outside any VMA$`),
+		regexp.MustCompile(`· sleep`),
+		regexp.MustCompile(`install 0x[0-9a-f]+ pfn \d+`),
+	} {
+		if !want.MatchString(got) {
+			t.Errorf("output does not match %v\n%s", want, got)
+		}
+	}
+}
+
+// TestFreePolicies checks what each policy must show: the sleeping fault
 // loses the race and T gets SIGSEGV after munmap returned — under
 // rcu-refcount because its install is refused, under the lock-based
 // policies because the fault dropped its lock for the disk read and its
@@ -17,11 +101,11 @@ import (
 // and T's next read faults.
 // The latency is long so that a busy machine still has U unmap while T
 // sleeps.
-func TestPolicies(t *testing.T) {
+func TestFreePolicies(t *testing.T) {
 	dir := t.TempDir()
 	jsonPath := filepath.Join(dir, "munmap.json")
 	var out bytes.Buffer
-	if err := run([]string{"-latency", "20ms", "-delay", "2ms", "-rounds", "1", "-trace", jsonPath}, &out); err != nil {
+	if err := run([]string{"-free", "-latency", "20ms", "-delay", "2ms", "-rounds", "1", "-trace", jsonPath}, &out); err != nil {
 		t.Fatalf("run: %v\n%s", err, out.String())
 	}
 	got := out.String()
@@ -57,8 +141,12 @@ func TestPolicies(t *testing.T) {
 func TestBadFlags(t *testing.T) {
 	for _, args := range [][]string{
 		{"-policy", "nope"},
-		{"-latency", "1ms", "-delay", "2ms"},
-		{"-rounds", "0"},
+		{"-free", "-latency", "1ms", "-delay", "2ms"},
+		{"-free", "-rounds", "0"},
+		{"-rounds", "3"},               // needs -free
+		{"-free", "-preemptions", "1"}, // exploration only
+		{"-preemptions", "-1"},
+		{"-latency", "-1ms"},
 	} {
 		if err := run(args, &bytes.Buffer{}); err == nil {
 			t.Errorf("run(%q) succeeded", args)
@@ -66,13 +154,13 @@ func TestBadFlags(t *testing.T) {
 	}
 }
 
-// TestNoDetachCheck drops the re-check that the VMA is still attached
+// TestFreeNoDetachCheck drops the re-check that the VMA is still attached
 // before a PTE is installed: the sleeping fault's PTE outlives the
 // munmap, a read begun after munmap returned still reads the page, and
 // Check reports the orphan PTE.
-func TestNoDetachCheck(t *testing.T) {
+func TestFreeNoDetachCheck(t *testing.T) {
 	var out bytes.Buffer
-	args := []string{"-policy", "rcu-refcount", "-quirks", "no-detach-check", "-latency", "20ms", "-delay", "2ms", "-rounds", "1", "-timeline=false"}
+	args := []string{"-free", "-policy", "rcu-refcount", "-quirks", "no-detach-check", "-latency", "20ms", "-delay", "2ms", "-rounds", "1", "-timeline=false"}
 	if err := run(args, &out); err != nil {
 		t.Fatalf("run: %v\n%s", err, out.String())
 	}
