@@ -3,61 +3,19 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
 	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/vmsim/vmsim/examples/internal/exampletest"
 )
 
-var update = flag.Bool("update", false, "rewrite the expected outputs in testdata/ and docs/mapfixed-race.svg from today's code")
-
-// golden compares got with the file at path, or rewrites the file with
-// -update.
-func golden(t *testing.T, path string, got []byte) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (go test -update writes it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("the output differs from %s (go test -update rewrites it if the change is meant):\n%s", path, firstDiff(string(want), string(got)))
-	}
-}
-
-// firstDiff shows the first line where want and got part.
-func firstDiff(want, got string) string {
-	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
-	for i := range max(len(w), len(g)) {
-		var wl, gl string
-		if i < len(w) {
-			wl = w[i]
-		}
-		if i < len(g) {
-			gl = g[i]
-		}
-		if wl != gl {
-			return "line " + strconv.Itoa(i+1) + ":\nwant: " + wl + "\ngot:  " + gl
-		}
-	}
-	return "(no line differs)"
-}
-
+// runOK runs the program with args and returns its output.
 func runOK(t *testing.T, args ...string) string {
 	t.Helper()
-	var out bytes.Buffer
-	if err := run(args, &out); err != nil {
-		t.Fatalf("run %q: %v\n%s", args, err, out.String())
-	}
-	return out.String()
+	return exampletest.Output(t, run, args...)
 }
 
 // TestExhaustiveAnswer pins the answer within one preemption: every
@@ -66,7 +24,7 @@ func runOK(t *testing.T, args ...string) string {
 // at the repository's root.)
 func TestExhaustiveAnswer(t *testing.T) {
 	got := runOK(t, "-preemptions", "1")
-	golden(t, "testdata/preemptions-1.txt", []byte(got))
+	exampletest.Golden(t, "testdata/preemptions-1.txt", []byte(got))
 	// What the answer must say whatever the counts: no failure, and the
 	// question of the thread answered "never".
 	for _, want := range []*regexp.Regexp{
@@ -92,7 +50,7 @@ func TestQuirksFailingSchedule(t *testing.T) {
 	dir := t.TempDir()
 	jsonPath, svgPath := filepath.Join(dir, "race.json"), filepath.Join(dir, "race.svg")
 	got := runOK(t, "-preemptions", "1", "-quirks", "non-atomic-fixed-replace,no-lock-fallback", "-trace", jsonPath, "-svg", svgPath)
-	golden(t, "testdata/quirks-preemptions-1.txt", []byte(strings.ReplaceAll(got, dir, "DIR")))
+	exampletest.Golden(t, "testdata/quirks-preemptions-1.txt", []byte(strings.ReplaceAll(got, dir, "DIR")))
 	for _, want := range []*regexp.Regexp{
 		regexp.MustCompile(`(?m)^verdict rcu-refcount: BROKEN in [1-9]\d* of \d+ schedules — a read raised a signal$`),
 		regexp.MustCompile(`(?m)^verdict mmap-lock: OK — `),
@@ -142,7 +100,7 @@ func TestDocsPicture(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "../../docs/mapfixed-race.svg", svg)
+	exampletest.Golden(t, "../../docs/mapfixed-race.svg", svg)
 }
 
 // TestReplayClean: with no failing schedule, -svg draws the first

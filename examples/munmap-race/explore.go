@@ -58,18 +58,17 @@ func faultPath(before, after mmap.Stats) string {
 	return strings.Join(steps, "+")
 }
 
-// word names what a read of the page returned.
+// word names what a read of the page returned: "page" for its contents,
+// the signal a failed read raised, or else what it got.
 func word(v uint64, err error) string {
-	var se *mmap.SignalError
-	switch {
-	case errors.As(err, &se):
-		return se.Signo.String()
-	case err != nil:
-		return err.Error()
-	case v == fileMagic+readPage:
+	if err == nil && v == fileMagic+readPage {
 		return "page"
 	}
-	return fmt.Sprintf("%#x", v)
+	var se *mmap.SignalError
+	if errors.As(err, &se) {
+		return se.Signo.String()
+	}
+	return fmt.Sprintf("%#x (%v)", v, err)
 }
 
 // scenario: T reads page readPage of a file mapping whose page-cache miss

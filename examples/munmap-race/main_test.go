@@ -2,23 +2,19 @@ package main
 
 import (
 	"bytes"
-	"flag"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/vmsim/vmsim/examples/internal/exampletest"
 )
 
-var update = flag.Bool("update", false, "rewrite the expected outputs in testdata/ from today's code")
-
+// runOK runs the program with args and returns its output.
 func runOK(t *testing.T, args ...string) string {
 	t.Helper()
-	var out bytes.Buffer
-	if err := run(args, &out); err != nil {
-		t.Fatalf("run %q: %v\n%s", args, err, out.String())
-	}
-	return out.String()
+	return exampletest.Output(t, run, args...)
 }
 
 // TestExplore pins the outcome table within one preemption, and checks
@@ -28,19 +24,7 @@ func runOK(t *testing.T, args ...string) string {
 // loses the race its own way.
 func TestExplore(t *testing.T) {
 	got := runOK(t, "-preemptions", "1")
-	const path = "testdata/preemptions-1.txt"
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (go test -update writes it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("the output differs from %s (go test -update rewrites it if the change is meant):\ngot:\n%s", path, got)
-	}
+	exampletest.Golden(t, "testdata/preemptions-1.txt", []byte(got))
 	for _, want := range []*regexp.Regexp{
 		regexp.MustCompile(`(?m)^  failed +0 +0 +0$`),
 		regexp.MustCompile(`(?m)^  complete +yes +yes +yes$`),

@@ -1,0 +1,65 @@
+// Package exampletest holds what the tests of the example programs share:
+// running a program's run function, and comparing what it printed with
+// the output it is expected to print, kept in a file. `go test -update`
+// rewrites those files from today's code, for a change that is meant.
+package exampletest
+
+import (
+	"bytes"
+	"flag"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite the expected outputs of the examples from today's code")
+
+// Output runs run(args) and returns what it printed, failing t if run
+// returns an error.
+func Output(t testing.TB, run func(args []string, stdout io.Writer) error, args ...string) string {
+	t.Helper()
+	var out bytes.Buffer
+	if err := run(args, &out); err != nil {
+		t.Fatalf("run %q: %v\n%s", args, err, out.String())
+	}
+	return out.String()
+}
+
+// Golden compares got with the file at path and reports the first line
+// where they differ; with -update it writes got to the file instead.
+func Golden(t testing.TB, path string, got []byte) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (go test -update writes it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("the output differs from %s (go test -update rewrites it if the change is meant)\n%s", path, firstDiff(string(want), string(got)))
+	}
+}
+
+// firstDiff shows the first line where want and got part.
+func firstDiff(want, got string) string {
+	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
+	for i := 0; i < len(w) || i < len(g); i++ {
+		var wl, gl string
+		if i < len(w) {
+			wl = w[i]
+		}
+		if i < len(g) {
+			gl = g[i]
+		}
+		if wl != gl {
+			return "first difference, line " + strconv.Itoa(i+1) + ":\nwant: " + wl + "\ngot:  " + gl
+		}
+	}
+	return ""
+}
