@@ -12,31 +12,21 @@ import (
 	"github.com/vmsim/vmsim/examples/internal/exampletest"
 )
 
-// runOK runs the program with args and returns its output.
-func runOK(t *testing.T, args ...string) string {
-	t.Helper()
-	return exampletest.Output(t, run, args...)
-}
-
 // TestExhaustiveAnswer pins the answer within one preemption: every
 // outcome and its schedule count per policy, the questions, the
 // verdicts. (The default, two preemptions, is pinned by the README test
 // at the repository's root.)
 func TestExhaustiveAnswer(t *testing.T) {
-	got := runOK(t, "-preemptions", "1")
+	got := exampletest.Output(t, run, "-preemptions", "1")
 	exampletest.Golden(t, "testdata/preemptions-1.txt", []byte(got))
 	// What the answer must say whatever the counts: no failure, and the
 	// question of the thread answered "never".
-	for _, want := range []*regexp.Regexp{
-		regexp.MustCompile(`(?m)^  failed +0 +0 +0$`),
-		regexp.MustCompile(`(?m)^  complete +yes +yes +yes$`),
-		regexp.MustCompile(`(?m)^  C read old after A's read of new had returned +0 +0 +0$`),
-		regexp.MustCompile(`(?m)^  A and C read different data \(one old, one new\) +[1-9]\d* +[1-9]\d* +[1-9]\d*$`),
-	} {
-		if !want.MatchString(got) {
-			t.Errorf("output does not match %v", want)
-		}
-	}
+	exampletest.Match(t, got,
+		`^  failed +0 +0 +0$`,
+		`^  complete +yes +yes +yes$`,
+		`^  C read old after A's read of new had returned +0 +0 +0$`,
+		`^  A and C read different data \(one old, one new\) +[1-9]\d* +[1-9]\d* +[1-9]\d*$`,
+	)
 	if n := strings.Count(got, ": OK — "); n != 3 {
 		t.Errorf("%d policies judged OK, want 3", n)
 	}
@@ -49,20 +39,16 @@ func TestExhaustiveAnswer(t *testing.T) {
 func TestQuirksFailingSchedule(t *testing.T) {
 	dir := t.TempDir()
 	jsonPath, svgPath := filepath.Join(dir, "race.json"), filepath.Join(dir, "race.svg")
-	got := runOK(t, "-preemptions", "1", "-quirks", "non-atomic-fixed-replace,no-lock-fallback", "-trace", jsonPath, "-svg", svgPath)
+	got := exampletest.Output(t, run, "-preemptions", "1", "-quirks", "non-atomic-fixed-replace,no-lock-fallback", "-trace", jsonPath, "-svg", svgPath)
 	exampletest.Golden(t, "testdata/quirks-preemptions-1.txt", []byte(strings.ReplaceAll(got, dir, "DIR")))
-	for _, want := range []*regexp.Regexp{
-		regexp.MustCompile(`(?m)^verdict rcu-refcount: BROKEN in [1-9]\d* of \d+ schedules — a read raised a signal$`),
-		regexp.MustCompile(`(?m)^verdict mmap-lock: OK — `),
-		regexp.MustCompile(`(?m)^verdict per-vma-lock: BROKEN in [1-9]\d* of \d+ schedules — a read raised a signal$`),
-		regexp.MustCompile(`publish v\d+: unmap published alone`),
-		regexp.MustCompile(`lookup 0x[0-9a-f]+ -> none`),
-		regexp.MustCompile(`· tree\.lookup`),
-	} {
-		if !want.MatchString(got) {
-			t.Errorf("output does not match %v", want)
-		}
-	}
+	exampletest.Match(t, got,
+		`^verdict rcu-refcount: BROKEN in [1-9]\d* of \d+ schedules — a read raised a signal$`,
+		`^verdict mmap-lock: OK — `,
+		`^verdict per-vma-lock: BROKEN in [1-9]\d* of \d+ schedules — a read raised a signal$`,
+		`publish v\d+: unmap published alone`,
+		`lookup 0x[0-9a-f]+ -> none`,
+		`· tree\.lookup`,
+	)
 
 	var doc struct {
 		TraceEvents []map[string]any `json:"traceEvents"`
@@ -80,7 +66,7 @@ func TestQuirksFailingSchedule(t *testing.T) {
 	if m == nil {
 		t.Fatal("no replay command for rcu-refcount")
 	}
-	again := runOK(t, strings.Fields(m[1])...)
+	again := exampletest.Output(t, run, strings.Fields(m[1])...)
 	first := regexp.MustCompile(`(?m)^the first failing schedule of rcu-refcount: (.*)$`).FindStringSubmatch(got)
 	if first == nil || !strings.Contains(again, "\nfailed: "+first[1]+"\n") {
 		t.Errorf("the replay did not fail as the first failing schedule did (%q):\n%s", first, again)
@@ -95,7 +81,7 @@ func TestQuirksFailingSchedule(t *testing.T) {
 // of rcu-refcount with the quirks of the README, drawn by today's code.
 func TestDocsPicture(t *testing.T) {
 	svgPath := filepath.Join(t.TempDir(), "race.svg")
-	runOK(t, "-policy", "rcu-refcount", "-preemptions", "1", "-quirks", "non-atomic-fixed-replace,no-lock-fallback", "-svg", svgPath)
+	exampletest.Output(t, run, "-policy", "rcu-refcount", "-preemptions", "1", "-quirks", "non-atomic-fixed-replace,no-lock-fallback", "-svg", svgPath)
 	svg, err := os.ReadFile(svgPath)
 	if err != nil {
 		t.Fatal(err)
@@ -108,12 +94,12 @@ func TestDocsPicture(t *testing.T) {
 // fail and still prints its timeline. The first schedule runs A, then B,
 // then C, each to its end: A reads old, C reads new twice.
 func TestReplayClean(t *testing.T) {
-	got := runOK(t, "-preemptions", "0", "-policy", "mmap-lock", "-svg", filepath.Join(t.TempDir(), "first.svg"))
+	got := exampletest.Output(t, run, "-preemptions", "0", "-policy", "mmap-lock", "-svg", filepath.Join(t.TempDir(), "first.svg"))
 	m := regexp.MustCompile(`the first schedule \((v1\.\S+)\)`).FindStringSubmatch(got)
 	if m == nil {
 		t.Fatalf("-svg did not name the first schedule's token:\n%s", got)
 	}
-	again := runOK(t, "-policy", "mmap-lock", "-replay", m[1])
+	again := exampletest.Output(t, run, "-policy", "mmap-lock", "-replay", m[1])
 	for _, want := range []string{"\noutcome: A's read old, C's 1st new, flag C read old, C's 2nd new\n", "\nit did not fail\n", "\ntimeline:\nstep "} {
 		if !strings.Contains(again, want) {
 			t.Errorf("replay output lacks %q:\n%s", want, again)
@@ -131,7 +117,7 @@ func TestReplayClean(t *testing.T) {
 func TestFree(t *testing.T) {
 	dir := t.TempDir()
 	jsonPath, svgPath := filepath.Join(dir, "race.json"), filepath.Join(dir, "race.svg")
-	got := runOK(t, "-free", "-rounds", "20", "-seed", "7", "-trace", jsonPath, "-svg", svgPath)
+	got := exampletest.Output(t, run, "-free", "-rounds", "20", "-seed", "7", "-trace", jsonPath, "-svg", svgPath)
 	for _, p := range []string{"rcu-refcount", "mmap-lock", "per-vma-lock"} {
 		for _, want := range []string{
 			"policy " + p + " (quirks: none): 20 rounds",
@@ -142,18 +128,14 @@ func TestFree(t *testing.T) {
 			}
 		}
 	}
-	for _, want := range []*regexp.Regexp{
-		regexp.MustCompile(`(?m)^  A and C disagreed +in \d+ of 20 rounds`),
-		regexp.MustCompile(`(?m)^  spurious signals +0$`),
-		regexp.MustCompile(`(?m)^  poisoned reads +0 `),
-		regexp.MustCompile(`(?m)^  stale after return +0 `),
-		regexp.MustCompile(`(?m)^timeline of policy \S+, round \d+`),
-		regexp.MustCompile(`(?m)mmap\(0x[0-9a-f]+, 0x1000, r--, MAP_PRIVATE\|MAP_FIXED`),
-	} {
-		if !want.MatchString(got) {
-			t.Errorf("output does not match %v", want)
-		}
-	}
+	exampletest.Match(t, got,
+		`^  A and C disagreed +in \d+ of 20 rounds`,
+		`^  spurious signals +0$`,
+		`^  poisoned reads +0 `,
+		`^  stale after return +0 `,
+		`^timeline of policy \S+, round \d+`,
+		`mmap\(0x[0-9a-f]+, 0x1000, r--, MAP_PRIVATE\|MAP_FIXED`,
+	)
 	if strings.Contains(got, "BROKEN") {
 		t.Errorf("a policy was judged BROKEN with no quirk set")
 	}
@@ -169,20 +151,16 @@ func TestFree(t *testing.T) {
 // spurious SIGSEGV of Linux before 6.12 too, and prints the round's
 // timeline with the empty lookup that caused it.
 func TestFreeQuirksShowSpuriousSegv(t *testing.T) {
-	got := runOK(t, "-free", "-policy", "per-vma-lock", "-quirks", "non-atomic-fixed-replace,no-lock-fallback",
+	got := exampletest.Output(t, run, "-free", "-policy", "per-vma-lock", "-quirks", "non-atomic-fixed-replace,no-lock-fallback",
 		"-rounds", "2000", "-until-broken", "-seed", "3")
-	for _, want := range []*regexp.Regexp{
-		regexp.MustCompile(`(?m)^verdict per-vma-lock: BROKEN in 1 of \d+ rounds — spurious SIGSEGV`),
-		regexp.MustCompile(`(?m)^  spurious signals +\d+ SIGSEGV \(SEGV_MAPERR\) in 1 round —`),
-		regexp.MustCompile(`(?m)^timeline of policy per-vma-lock, round \d+ \(the first round that went wrong\)`),
-		regexp.MustCompile(`(?m)^  reader [AC] got SIGSEGV \(SEGV_MAPERR\) at 0x[0-9a-f]+ `),
-		regexp.MustCompile(`publish v\d+: unmap published alone`),
-		regexp.MustCompile(`lookup 0x[0-9a-f]+ -> none`),
-	} {
-		if !want.MatchString(got) {
-			t.Errorf("output does not match %v\n%s", want, got)
-		}
-	}
+	exampletest.Match(t, got,
+		`^verdict per-vma-lock: BROKEN in 1 of \d+ rounds — spurious SIGSEGV`,
+		`^  spurious signals +\d+ SIGSEGV \(SEGV_MAPERR\) in 1 round —`,
+		`^timeline of policy per-vma-lock, round \d+ \(the first round that went wrong\)`,
+		`^  reader [AC] got SIGSEGV \(SEGV_MAPERR\) at 0x[0-9a-f]+ `,
+		`publish v\d+: unmap published alone`,
+		`lookup 0x[0-9a-f]+ -> none`,
+	)
 }
 
 func TestBadFlags(t *testing.T) {

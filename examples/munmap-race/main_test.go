@@ -11,31 +11,21 @@ import (
 	"github.com/vmsim/vmsim/examples/internal/exampletest"
 )
 
-// runOK runs the program with args and returns its output.
-func runOK(t *testing.T, args ...string) string {
-	t.Helper()
-	return exampletest.Output(t, run, args...)
-}
-
 // TestExplore pins the outcome table within one preemption, and checks
 // what every policy must show whatever the counts: with the disk read
 // taking 2 ms, T's read is SIGSEGV in every schedule (munmap never waits
 // for the sleeping fault), no schedule fails, and each policy's fault
 // loses the race its own way.
 func TestExplore(t *testing.T) {
-	got := runOK(t, "-preemptions", "1")
+	got := exampletest.Output(t, run, "-preemptions", "1")
 	exampletest.Golden(t, "testdata/preemptions-1.txt", []byte(got))
-	for _, want := range []*regexp.Regexp{
-		regexp.MustCompile(`(?m)^  failed +0 +0 +0$`),
-		regexp.MustCompile(`(?m)^  complete +yes +yes +yes$`),
-		regexp.MustCompile(`(?m)^  SIGSEGV +1 +SIGSEGV +refused\+retry\+fallback +[1-9]\d* +- +-$`),
-		regexp.MustCompile(`(?m)^  SIGSEGV +1 +SIGSEGV +io +- +[1-9]\d* +-$`),
-		regexp.MustCompile(`(?m)^  SIGSEGV +1 +SIGSEGV +io\+fallback +- +- +[1-9]\d*$`),
-	} {
-		if !want.MatchString(got) {
-			t.Errorf("output does not match %v", want)
-		}
-	}
+	exampletest.Match(t, got,
+		`^  failed +0 +0 +0$`,
+		`^  complete +yes +yes +yes$`,
+		`^  SIGSEGV +1 +SIGSEGV +refused\+retry\+fallback +[1-9]\d* +- +-$`,
+		`^  SIGSEGV +1 +SIGSEGV +io +- +[1-9]\d* +-$`,
+		`^  SIGSEGV +1 +SIGSEGV +io\+fallback +- +- +[1-9]\d*$`,
+	)
 	if strings.Contains(got, "\n  page ") {
 		t.Errorf("T read the page in some schedule, though munmap should never wait for its 2 ms disk read")
 	}
@@ -48,7 +38,7 @@ func TestExplore(t *testing.T) {
 // can win the race, and its next read still faults once it has seen the
 // flag.
 func TestExploreNoLatency(t *testing.T) {
-	got := runOK(t, "-preemptions", "1", "-latency", "0")
+	got := exampletest.Output(t, run, "-preemptions", "1", "-latency", "0")
 	for _, p := range []string{"rcu-refcount", "mmap-lock", "per-vma-lock"} {
 		if !regexp.MustCompile(`(?m)^verdict ` + p + `: OK — T's read is SIGSEGV or page; `).MatchString(got) {
 			t.Errorf("no verdict for %s with both outcomes:\n%s", p, got)
@@ -64,17 +54,13 @@ func TestExploreNoLatency(t *testing.T) {
 // which the sleeping fault installs its PTE after munmap's zap, T reads
 // the page after seeing the flag, and Check reports the orphan PTE.
 func TestExploreNoDetachCheck(t *testing.T) {
-	got := runOK(t, "-preemptions", "1", "-policy", "rcu-refcount", "-quirks", "no-detach-check")
-	for _, want := range []*regexp.Regexp{
-		regexp.MustCompile(`(?m)^verdict rcu-refcount: BROKEN in [1-9]\d* of \d+ schedules$`),
-		regexp.MustCompile(`(?m)^the first failing schedule of rcu-refcount: T read the page \(page\) after munmap returned: a PTE outlived the munmap; Check: PTE at 0x[0-9a-f]+ .*outside any VMA$`),
-		regexp.MustCompile(`· sleep`),
-		regexp.MustCompile(`install 0x[0-9a-f]+ pfn \d+`),
-	} {
-		if !want.MatchString(got) {
-			t.Errorf("output does not match %v\n%s", want, got)
-		}
-	}
+	got := exampletest.Output(t, run, "-preemptions", "1", "-policy", "rcu-refcount", "-quirks", "no-detach-check")
+	exampletest.Match(t, got,
+		`^verdict rcu-refcount: BROKEN in [1-9]\d* of \d+ schedules$`,
+		`^the first failing schedule of rcu-refcount: T read the page \(page\) after munmap returned: a PTE outlived the munmap; Check: PTE at 0x[0-9a-f]+ .*outside any VMA$`,
+		`· sleep`,
+		`install 0x[0-9a-f]+ pfn \d+`,
+	)
 }
 
 // TestFreePolicies checks what each policy must show: the sleeping fault
@@ -94,26 +80,19 @@ func TestFreePolicies(t *testing.T) {
 	}
 	got := out.String()
 	t.Log("\n" + got)
-	for _, want := range []*regexp.Regexp{
-		regexp.MustCompile(`(?m)^verdict rcu-refcount: munmap returned after \S+ without waiting for the sleeping fault; ` +
-			`the fault lost the race — its install was refused \(the VMA was detached\), it retried, fell back to the mmap lock, found no VMA — ` +
-			`and T got SIGSEGV \(SEGV_MAPERR\) \S+ after munmap returned$`),
-		// Under the lock-holding policies the fault drops its lock for the
-		// disk read (maybe_unlock_mmap_for_io), so munmap does not wait;
-		// the retry takes the mmap lock and finds no VMA.
-		regexp.MustCompile(`(?m)^verdict mmap-lock: munmap returned after \S+ without waiting for the sleeping fault; ` +
-			`the fault lost the race — it dropped the mmap lock for the disk read and asked to be retried \(maybe_unlock_mmap_for_io\), took the mmap lock again, found no VMA — ` +
-			`and T got SIGSEGV \(SEGV_MAPERR\) \S+ after munmap returned$`),
-		regexp.MustCompile(`(?m)^verdict per-vma-lock: munmap returned after \S+ without waiting for the sleeping fault; ` +
-			`the fault lost the race — it dropped the VMA's read lock for the disk read and asked to be retried \(maybe_unlock_mmap_for_io\), fell back to the mmap lock, found no VMA — ` +
-			`and T got SIGSEGV \(SEGV_MAPERR\) \S+ after munmap returned$`),
-		regexp.MustCompile(`fallback to mmap lock 0x[0-9a-f]+: no vma`),
-		regexp.MustCompile(`(?m)^\s+T  reads again: SIGSEGV \(SEGV_MAPERR\)`),
-	} {
-		if !want.MatchString(got) {
-			t.Errorf("output does not match %v", want)
-		}
-	}
+	exampletest.Match(t, got,
+		`^verdict rcu-refcount: munmap returned after \S+ without waiting for the sleeping fault; `+
+			`the fault lost the race — its install was refused \(the VMA was detached\), it retried, fell back to the mmap lock, found no VMA — `+
+			`and T got SIGSEGV \(SEGV_MAPERR\) \S+ after munmap returned$`,
+		`^verdict mmap-lock: munmap returned after \S+ without waiting for the sleeping fault; `+
+			`the fault lost the race — it dropped the mmap lock for the disk read and asked to be retried \(maybe_unlock_mmap_for_io\), took the mmap lock again, found no VMA — `+
+			`and T got SIGSEGV \(SEGV_MAPERR\) \S+ after munmap returned$`,
+		`^verdict per-vma-lock: munmap returned after \S+ without waiting for the sleeping fault; `+
+			`the fault lost the race — it dropped the VMA's read lock for the disk read and asked to be retried \(maybe_unlock_mmap_for_io\), fell back to the mmap lock, found no VMA — `+
+			`and T got SIGSEGV \(SEGV_MAPERR\) \S+ after munmap returned$`,
+		`fallback to mmap lock 0x[0-9a-f]+: no vma`,
+		`^\s+T  reads again: SIGSEGV \(SEGV_MAPERR\)`,
+	)
 	if n := strings.Count(got, "  Check: OK"); n != 3 {
 		t.Errorf("Check: OK printed %d times, want 3", n)
 	}
@@ -150,13 +129,9 @@ func TestFreeNoDetachCheck(t *testing.T) {
 	}
 	got := out.String()
 	t.Log("\n" + got)
-	for _, want := range []*regexp.Regexp{
-		regexp.MustCompile(`(?m)^\s+T  reads again: 0xf11e000000000005 — through a PTE that outlived the munmap$`),
-		regexp.MustCompile(`(?m)^  Check: FAILED: PTE at 0x[0-9a-f]+ .* outside any VMA`),
-		regexp.MustCompile(`(?m)^verdict rcu-refcount: BROKEN — a read begun after munmap returned got 0xf11e000000000005`),
-	} {
-		if !want.MatchString(got) {
-			t.Errorf("output does not match %v", want)
-		}
-	}
+	exampletest.Match(t, got,
+		`^\s+T  reads again: 0xf11e000000000005 — through a PTE that outlived the munmap$`,
+		`^  Check: FAILED: PTE at 0x[0-9a-f]+ .* outside any VMA`,
+		`^verdict rcu-refcount: BROKEN — a read begun after munmap returned got 0xf11e000000000005`,
+	)
 }

@@ -9,6 +9,7 @@ import (
 	"flag"
 	"io"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -62,4 +63,15 @@ func firstDiff(want, got string) string {
 		}
 	}
 	return ""
+}
+
+// Match reports each regular expression (multi-line mode) that got does
+// not match.
+func Match(t testing.TB, got string, patterns ...string) {
+	t.Helper()
+	for _, p := range patterns {
+		if !regexp.MustCompile("(?m)" + p).MatchString(got) {
+			t.Errorf("output does not match %s", p)
+		}
+	}
 }
