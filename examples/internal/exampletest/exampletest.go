@@ -7,10 +7,10 @@ package exampletest
 import (
 	"bytes"
 	"flag"
+	"fmt"
 	"io"
 	"os"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 )
@@ -50,19 +50,27 @@ func Golden(t testing.TB, path string, got []byte) {
 // firstDiff shows the first line where want and got part.
 func firstDiff(want, got string) string {
 	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
-	for i := 0; i < len(w) || i < len(g); i++ {
-		var wl, gl string
-		if i < len(w) {
-			wl = w[i]
+	line := func(lines []string, i int) string {
+		if i < len(lines) {
+			return lines[i]
 		}
-		if i < len(g) {
-			gl = g[i]
-		}
-		if wl != gl {
-			return "first difference, line " + strconv.Itoa(i+1) + ":\nwant: " + wl + "\ngot:  " + gl
+		return ""
+	}
+	for i := range max(len(w), len(g)) {
+		if line(w, i) != line(g, i) {
+			return fmt.Sprintf("first difference, line %d:\nwant: %s\ngot:  %s", i+1, line(w, i), line(g, i))
 		}
 	}
 	return ""
+}
+
+// Pinned runs run(args) and compares its output with the file at path
+// (see Golden); it returns the output.
+func Pinned(t testing.TB, run func(args []string, stdout io.Writer) error, path string, args ...string) string {
+	t.Helper()
+	got := Output(t, run, args...)
+	Golden(t, path, []byte(got))
+	return got
 }
 
 // Match reports each regular expression (multi-line mode) that got does
