@@ -24,11 +24,11 @@ func mapFixedSetup(as *mmap.AddressSpace) (addr uint64, f *mmap.File) {
 	return addr, f
 }
 
-// BenchmarkMapFixedSchedule measures one controlled schedule of the
-// MAP_FIXED scenario (A and C read, B maps over them), one worker, PCT.
-func BenchmarkMapFixedSchedule(b *testing.B) {
-	scenario := func(e *Env) {
-		as := e.New(mmap.Config{})
+// mapFixedBench is the MAP_FIXED scenario of the benchmarks: A and C read
+// one address while B maps a file over it.
+func mapFixedBench(pol mmap.Policy) func(*Env) {
+	return func(e *Env) {
+		as := e.New(mmap.Config{Policy: pol})
 		addr, f := mapFixedSetup(as)
 		for _, name := range []string{"A", "C"} {
 			e.Go(name, as, func(t *mmap.Thread) { t.ReadUint64(addr) })
@@ -37,8 +37,12 @@ func BenchmarkMapFixedSchedule(b *testing.B) {
 			t.Mmap(addr, mmap.PageSize, mmap.ProtRead, mmap.MapPrivate|mmap.MapFixed, f, 0)
 		})
 	}
-	b.ResetTimer()
-	r, err := Run(Options{Schedules: b.N, Workers: 1, Strategy: Random()}, scenario)
+}
+
+// BenchmarkMapFixedSchedule measures one controlled schedule of the
+// MAP_FIXED scenario, one worker, random choices.
+func BenchmarkMapFixedSchedule(b *testing.B) {
+	r, err := Run(Options{Schedules: b.N, Workers: 1, Strategy: Random()}, mapFixedBench(mmap.PolicyRCURefcount))
 	if err != nil || r.Failed > 0 {
 		b.Fatal(err, r.Failures)
 	}
@@ -66,6 +70,24 @@ func BenchmarkMapFixedFreeRound(b *testing.B) {
 		as.Close()
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "rounds/s")
+}
+
+// BenchmarkExhaustiveMapFixed runs every schedule of the MAP_FIXED
+// scenario with at most two preemptions, per policy, on every processor.
+func BenchmarkExhaustiveMapFixed(b *testing.B) {
+	for _, pol := range policies {
+		b.Run(pol.String(), func(b *testing.B) {
+			var r *Report
+			for range b.N {
+				var err error
+				if r, err = Run(Options{Strategy: Exhaustive(2)}, mapFixedBench(pol)); err != nil || !r.Complete || r.Failed > 0 {
+					b.Fatal(err, r)
+				}
+			}
+			b.ReportMetric(float64(r.Schedules), "schedules")
+			b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/search")
+		})
+	}
 }
 
 // BenchmarkNewClose measures creating and closing an address space that

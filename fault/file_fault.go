@@ -163,6 +163,7 @@ func (in *inode) readPage(s *sched.Sched, pc *pageCache, pgoff uint64) Result {
 	if err != nil {
 		return OOM
 	}
+	s.Point("pagecache.insert")
 	in.mu.Lock()
 	if in.cache.Load() != pc || pgoff >= pagesOf(in.size.Load()) || pc.pages.Load(pgoff) != 0 {
 		// Truncated, dropped or filled meanwhile (the last only by a

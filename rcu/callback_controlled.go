@@ -32,10 +32,7 @@ func (d *Domain) runCallbacksControlled() {
 		d.s.Wait("rcu.callbacks.idle", func() bool { return len(q.pending) > 0 || q.closing })
 		if !d.runBatch() {
 			q.mu.Lock()
-			if !q.stopped { // Close may have drained the queue before the run
-				q.stopped = true
-				close(q.exited)
-			}
+			q.stopped = true
 			q.mu.Unlock()
 			return
 		}
@@ -98,6 +95,5 @@ func (d *Domain) closeControlled() {
 	}
 	q.mu.Lock()
 	q.stopped = true
-	close(q.exited)
 	q.mu.Unlock()
 }

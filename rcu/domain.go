@@ -60,9 +60,9 @@ type Domain struct {
 	// rcu_registry_lock). Readers never take it.
 	regMu sync.Mutex
 	// registry is the list of registered readers, copied on every change
-	// so that a grace period can scan a snapshot without holding regMu.
-	// Atomic; stored only with regMu held; the slice it points to is
-	// immutable.
+	// so that a grace period can scan a snapshot without holding regMu;
+	// nil until the first Register. Atomic; stored only with regMu held;
+	// the slice it points to is immutable. Read it with readers.
 	registry atomic.Pointer[[]*Reader]
 
 	// cb is the call-rcu machinery: queued callbacks and the goroutine
@@ -76,7 +76,6 @@ type Domain struct {
 func NewDomain() *Domain {
 	d := &Domain{}
 	d.gpCtr.Store(activeBit) // epoch 0
-	d.registry.Store(new([]*Reader))
 	d.cb.init()
 	return d
 }
@@ -107,7 +106,7 @@ func (d *Domain) Register() *Reader {
 	r := &Reader{d: d, s: d.s}
 	d.regMu.Lock()
 	defer d.regMu.Unlock()
-	old := *d.registry.Load()
+	old := d.readers()
 	next := make([]*Reader, len(old), len(old)+1)
 	copy(next, old)
 	next = append(next, r)
@@ -122,7 +121,7 @@ func (d *Domain) Register() *Reader {
 func (d *Domain) unregister(r *Reader) {
 	d.regMu.Lock()
 	defer d.regMu.Unlock()
-	old := *d.registry.Load()
+	old := d.readers()
 	next := make([]*Reader, 0, len(old))
 	for _, o := range old {
 		if o != r {
@@ -135,5 +134,13 @@ func (d *Domain) unregister(r *Reader) {
 // Readers returns the number of Readers currently registered with d. It is
 // safe for concurrent use; the answer may be stale by the time it returns.
 func (d *Domain) Readers() int {
-	return len(*d.registry.Load())
+	return len(d.readers())
+}
+
+// readers returns the registered readers: the current registry.
+func (d *Domain) readers() []*Reader {
+	if p := d.registry.Load(); p != nil {
+		return *p
+	}
+	return nil
 }

@@ -84,7 +84,7 @@ func (d *Domain) gracePeriodLocked() {
 
 	// Readers registered after this snapshot was taken began every
 	// section after the epoch advanced, so they are never waited for.
-	readers := *d.registry.Load()
+	readers := d.readers()
 	pending := append(d.pending[:0], readers...)
 	d.waitForReaders(pending, target)
 	clear(pending[:len(readers)]) // do not keep unregistered Readers alive
