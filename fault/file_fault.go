@@ -20,8 +20,7 @@ const maxFillAttempts = 4
 // detached, the file truncated), which the handler sorts out.
 //
 // It never blocks: it takes no lock, looks pages up in the lock-free
-// xarray and takes each frame's reference with TryGet (see
-// pageCache.tryGet). A write fault returns Retry at once (Linux uses
+// xarray and takes each frame's reference with TryGet. A write fault returns Retry at once (Linux uses
 // ->map_pages only in do_read_fault), and so does a fault on a page
 // wholly beyond the end of the file (the slow path delivers SIGBUS) or
 // from an address space whose frames do not hold the cache. Pages beyond

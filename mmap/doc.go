@@ -25,10 +25,10 @@
 // translations, after it returns none can. A load, store or fault just
 // below a MAP_GROWSDOWN VMA grows it down to the page, within the stack
 // guard gap, Config.StackLimit (RLIMIT_STACK) and MinAddr, as Linux 6.5+
-// does (stack.go). MapLocked makes VM_LOCKED mappings, counted against
+// does. MapLocked makes VM_LOCKED mappings, counted against
 // Config.MemlockLimit (RLIMIT_MEMLOCK) and populated, with the effects
-// on mprotect, mremap and madvise that Linux 6.18 gives them (mlock.go);
-// mlock(2) itself is not simulated.
+// on mprotect, mremap and madvise that Linux 6.18 gives them; mlock(2)
+// itself is not simulated.
 //
 // Three locking policies (Config.Policy) run the same workload; Quirks
 // (Config.Quirks) deliberately break one rule each. Check verifies every

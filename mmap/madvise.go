@@ -26,8 +26,10 @@ import (
 //     nothing vmsim models;
 //   - MadvDontneed, MadvFree, MadvCold and MadvPageout are EINVAL on a
 //     MapLocked (VM_LOCKED) mapping;
-//   - MadvPopulateRead and MadvPopulateWrite prefault the range (see
-//     populateAdvised).
+//   - MadvPopulateRead and MadvPopulateWrite fault in every page of the
+//     range, stopping at the first hole (ENOMEM), at a mapping that
+//     forbids the access (EINVAL) or at a SIGBUS (EFAULT); a write breaks
+//     copy-on-write.
 //
 // Other advice values are EINVAL, including those Linux accepts for
 // features vmsim lacks (MADV_REMOVE, MADV_MERGEABLE, MADV_COLLAPSE,

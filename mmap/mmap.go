@@ -51,7 +51,7 @@ func pageAlign(n uint64) uint64 { return (n + pgtable.PageMask) &^ pgtable.PageM
 // QuirkNonAtomicFixedReplace). MapPopulate prefaults the range after the
 // mapping is published, ignoring failures, as Linux does. MapLocked makes
 // a VM_LOCKED mapping, counted against Config.MemlockLimit and always
-// prefaulted (see mlock.go).
+// prefaulted.
 func (as *AddressSpace) Mmap(addr, length uint64, prot Prot, flags Flag, file *File, offset uint64) (uint64, error) {
 	return as.mmapTraced(addr, length, prot, flags, fileBacking(file), offset, as.sysTrack)
 }

@@ -39,9 +39,9 @@
 // # How grace periods are detected
 //
 // The scheme is liburcu's "memb" flavour (urcu-memb), with its phase bit
-// widened to an epoch. The Domain keeps a grace-period counter, gpCtr,
+// widened to an epoch. The Domain keeps a grace-period counter
 // holding the current epoch; each Reader has a slot padded to a cache line
-// of its own. The outermost Lock copies gpCtr into the slot; the matching
+// of its own. The outermost Lock copies the counter into the slot; the matching
 // Unlock sets the slot to zero. Nested Lock/Unlock pairs only count the
 // depth in a plain field of the same slot. The read side therefore writes
 // nothing but its own cache line and takes no lock.

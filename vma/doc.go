@@ -17,8 +17,8 @@
 //
 //   - A VMA never changes once published. mprotect, a split, a merge build
 //     new VMA objects; the old ones are detached and freed later.
-//   - The Tree is a persistent B+tree of VMAs keyed by start (node.go),
-//     built like Linux's maple tree in RCU mode: a writer opens a Txn,
+//   - The Tree is a persistent B+tree of VMAs keyed by start, built
+//     like Linux's maple tree in RCU mode: a writer opens a Txn,
 //     copies each node on the path of its edits the first time it changes
 //     it after a publish (and edits its own copies in place after that),
 //     and publishes the new root with one atomic pointer store. A reader's

@@ -19,7 +19,7 @@ import "time"
 // TryReadLock takes the per-VMA read lock on v (Linux vma_start_read): an
 // increment-not-zero of the count that refuses when v is detached or a
 // writer waits for readers; then, if v is write-locked in the current
-// write cycle (lockSeq == mmLockSeq), it undoes the increment and fails.
+// write cycle (its vm_lock_seq equals mmLockSeq), it undoes the increment and fails.
 // mmLockSeq is the mmap lock sequence the caller read. A failure means
 // "fall back to the mmap lock". On success the caller holds a reference
 // and must call ReadUnlock. Atomic; safe for concurrent use; never blocks.
@@ -64,7 +64,7 @@ func (v *VMA) ReadUnlock() {
 // vma_start_write / __vma_enter_locked): it sets the writer bit so new
 // readers fail, waits until every existing reader has left (spinning
 // briefly, then yielding, then sleeping for short periods), stores
-// lockSeq = mmLockSeq so that readers keep failing until the sequence
+// mmLockSeq as v's vm_lock_seq so that readers keep failing until the sequence
 // changes, and clears the writer bit. It is idempotent within one cycle.
 // A detached or never-attached VMA has no readers to wait for.
 //

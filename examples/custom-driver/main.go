@@ -7,7 +7,8 @@
 // end events).
 //
 // Each backing is a made-up device that produces its pages on demand and
-// keeps them (see driver.go, the code to copy when writing a backing).
+// keeps them; their code, in this directory, is the code to copy when
+// writing a backing.
 // One thread reads every page twice: cold, when the device must produce
 // each page, and warm, after madvise(MADV_DONTNEED) has dropped the PTEs
 // but the device still has every page. Warm, the Fault-only backing takes
