@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/vmsim/vmsim/examples/internal/exampletest"
+	"github.com/vmsim/vmsim/internal/exampletest"
 )
 
 // TestExhaustiveAnswer pins the answer within one preemption: every

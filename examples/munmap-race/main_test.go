@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/vmsim/vmsim/examples/internal/exampletest"
+	"github.com/vmsim/vmsim/internal/exampletest"
 )
 
 // TestExplore pins the outcome table within one preemption, and checks

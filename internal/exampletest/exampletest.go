@@ -1,7 +1,8 @@
-// Package exampletest holds what the tests of the example programs share:
-// running a program's run function, and comparing what it printed with
-// the output it is expected to print, kept in a file. `go test -update`
-// rewrites those files from today's code, for a change that is meant.
+// Package exampletest holds what the tests of the example programs and of
+// the README share: running a program's run function, and comparing what
+// it printed with the output it is expected to print, kept in a file or
+// in the README. `go test -update` rewrites them from today's code, for a
+// change that is meant.
 package exampletest
 
 import (
@@ -15,7 +16,11 @@ import (
 	"testing"
 )
 
-var update = flag.Bool("update", false, "rewrite the expected outputs of the examples from today's code")
+var update = flag.Bool("update", false, "rewrite the expected outputs from today's code")
+
+// Updating reports whether the test runs with -update: it should write
+// what it gets where the expected output is kept, not compare.
+func Updating() bool { return *update }
 
 // Output runs run(args) and returns what it printed, failing t if run
 // returns an error.
@@ -43,12 +48,12 @@ func Golden(t testing.TB, path string, got []byte) {
 		t.Fatalf("%v (go test -update writes it)", err)
 	}
 	if !bytes.Equal(got, want) {
-		t.Errorf("the output differs from %s (go test -update rewrites it if the change is meant)\n%s", path, firstDiff(string(want), string(got)))
+		t.Errorf("the output differs from %s (go test -update rewrites it if the change is meant)\n%s", path, Diff(string(want), string(got)))
 	}
 }
 
-// firstDiff shows the first line where want and got part.
-func firstDiff(want, got string) string {
+// Diff shows the first line where want and got part, or "".
+func Diff(want, got string) string {
 	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
 	line := func(lines []string, i int) string {
 		if i < len(lines) {
