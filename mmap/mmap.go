@@ -2,6 +2,7 @@ package mmap
 
 import (
 	"fmt"
+	"reflect"
 
 	"github.com/vmsim/vmsim/fault"
 	"github.com/vmsim/vmsim/pgtable"
@@ -52,7 +53,7 @@ func pageAlign(n uint64) uint64 { return (n + pgtable.PageMask) &^ pgtable.PageM
 // a VM_LOCKED mapping, counted against Config.MemlockLimit and always
 // prefaulted (see mlock.go).
 func (as *AddressSpace) Mmap(addr, length uint64, prot Prot, flags Flag, file *File, offset uint64) (uint64, error) {
-	return as.mmapTraced(addr, length, prot, flags, fileBacking(file), offset, as.sysTrack)
+	return as.mmapTraced(addr, length, prot, flags, file, offset, as.sysTrack)
 }
 
 // Backing is what a mapping made with MmapBacking maps: a user-written
@@ -65,21 +66,41 @@ type Backing = fault.Ops
 
 // MmapBacking is Mmap with a user-written backing in place of a File (a
 // device driver's mmap, in Linux terms). The flags must not include
-// MapAnonymous. Its Fault allocates pages from VMFault.Frames().
+// MapAnonymous (EINVAL); a nil b, or one holding a nil pointer, is a bad
+// descriptor (EBADF), as for Mmap. Its Fault allocates pages from
+// VMFault.Frames().
 func (as *AddressSpace) MmapBacking(addr, length uint64, prot Prot, flags Flag, b Backing, offset uint64) (uint64, error) {
-	if b == nil || flags&MapAnonymous != 0 {
-		return 0, EINVAL
-	}
-	return as.mmapTraced(addr, length, prot, flags, b, offset, as.sysTrack)
+	return as.mmapBackingTraced(addr, length, prot, flags, b, offset, as.sysTrack)
 }
 
-// fileBacking turns a possibly nil *File into a possibly nil Backing
-// (a nil *File must not become a non-nil interface).
-func fileBacking(f *File) Backing {
-	if f == nil {
+func (as *AddressSpace) mmapBackingTraced(addr, length uint64, prot Prot, flags Flag, b Backing, offset uint64, tb *trace.Buffer) (uint64, error) {
+	if flags&MapAnonymous != 0 {
+		return 0, EINVAL
+	}
+	if backingOf(b) == nil {
+		return 0, EBADF
+	}
+	return as.mmapTraced(addr, length, prot, flags, b, offset, tb)
+}
+
+// backingOf returns b, or nil if b is nil or holds a nil pointer (a nil
+// *File, or a nil pointer of a user's backing type): such a value is no
+// backing at all, and must never reach a VMA as a non-nil interface. Every
+// entry point of mmap passes its file through here (in mmapTraced).
+func backingOf(b Backing) Backing {
+	switch x := b.(type) {
+	case nil:
+		return nil
+	case *File:
+		if x == nil {
+			return nil
+		}
+		return b
+	}
+	if v := reflect.ValueOf(b); v.Kind() == reflect.Pointer && v.IsNil() {
 		return nil
 	}
-	return f
+	return b
 }
 
 // writable reports whether b is open for writing: a File's open mode, or
@@ -92,6 +113,7 @@ func writable(b Backing) bool {
 }
 
 func (as *AddressSpace) mmapTraced(addr, length uint64, prot Prot, flags Flag, file Backing, offset uint64, tb *trace.Buffer) (uint64, error) {
+	file = backingOf(file)
 	if tb != nil {
 		tb.Emit(trace.Event{Kind: trace.SyscallBegin, Name: "mmap", Addr: addr, Len: length,
 			Arg: fmt.Sprintf("%#x, %#x, %s, %s, off=%#x", addr, length, Prot(prot), flags, offset)})
