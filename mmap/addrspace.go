@@ -3,6 +3,7 @@ package mmap
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 
 	"github.com/vmsim/vmsim/fault"
@@ -116,9 +117,21 @@ type AddressSpace struct {
 	rec      *trace.Recorder // immutable; nil when tracing is off
 	sysTrack *trace.Buffer   // shared track for syscalls made on the AddressSpace
 
-	// closed is set by Close, under the mmap write lock; atomic so that
-	// threads can see it without the lock.
+	// closed is set by Close, under the mmap write lock, before it waits
+	// for the faults in flight; atomic so that threads can see it
+	// without the lock. A fault checks it after counting itself in
+	// inflight (see beginFault).
 	closed atomic.Bool
+	// closeMu serialises Close, so that every call returns after the
+	// teardown. Only Close takes it, and it is held across Close's wait
+	// for faults in flight; nothing else is taken while waiting for it.
+	closeMu sync.Mutex
+	// drained is closed by the fault that brings inflight to 0 once
+	// closed is set (endFault), and waited for by Close. Made by Close
+	// before it sets closed; read only after closed reads true.
+	drained chan struct{}
+	// drainedOnce makes sure drained is closed once. Atomic.
+	drainedOnce atomic.Bool
 	// files maps each file mapped here to the cancel of its truncate
 	// hook. Protected by the mmap write lock.
 	files map[*fault.File]func()
@@ -187,15 +200,28 @@ func New(cfg Config) (*AddressSpace, error) {
 func (as *AddressSpace) Config() Config { return as.cfg }
 
 // Close unmaps everything, waits for every deferred free, and returns
-// every physical frame to the pool. Close is idempotent; syscalls after
-// it return ErrClosed, and so do accesses by threads still open (which
-// may still be closed with Thread.Close).
+// every physical frame to the pool. It is safe while threads run: from
+// its start every syscall, and every fault that has not begun, returns
+// ErrClosed; Close then waits for the faults in flight (a slow-path fault
+// may sleep in a page-cache miss while it holds a VMA reference) before it
+// tears anything down, so that none of them can touch what it frees.
+// Accesses of threads still open return ErrClosed afterwards (they may
+// still be closed with Thread.Close). Close is idempotent, and every call
+// returns once the teardown is done.
 func (as *AddressSpace) Close() error {
+	as.closeMu.Lock()
+	defer as.closeMu.Unlock()
 	as.mm.WriteLock()
 	if as.closed.Load() {
 		as.mm.WriteUnlock()
 		return nil
 	}
+	as.drained = make(chan struct{})
+	as.closed.Store(true)
+	as.mm.WriteUnlock()
+	as.waitFaultsDrained()
+
+	as.mm.WriteLock()
 	c := as.beginLocked("close", nil)
 	c.unmapLocked(0, TaskSize)
 	c.finishLocked()
@@ -205,11 +231,42 @@ func (as *AddressSpace) Close() error {
 		f.ReleaseFrames(as.frames)
 	}
 	clear(as.files)
-	as.closed.Store(true)
 	as.mm.WriteUnlock()
 	as.mm.RCU.Barrier()
 	as.mm.RCU.Close()
 	return nil
+}
+
+// beginFault counts a fault in flight, or reports false if the address
+// space is closed. The count comes first and the check second, and Close
+// sets closed before it reads the count (both sequentially consistent
+// atomics), so either Close waits for this fault or the fault sees
+// closed: none slips past Close's wait.
+func (as *AddressSpace) beginFault() bool {
+	as.inflight.Add(1)
+	if as.closed.Load() {
+		as.endFault()
+		return false
+	}
+	as.faultsBegun.Add(1)
+	return true
+}
+
+// endFault ends a fault counted by beginFault, waking Close if it was
+// the last one it waits for.
+func (as *AddressSpace) endFault() {
+	if as.inflight.Add(-1) == 0 && as.closed.Load() && as.drainedOnce.CompareAndSwap(false, true) {
+		close(as.drained)
+	}
+}
+
+// waitFaultsDrained waits until no fault is in flight. Preconditions:
+// closed is set, so no fault begins any more (beginFault), and the
+// caller holds no lock a fault may need.
+func (as *AddressSpace) waitFaultsDrained() {
+	if as.inflight.Load() != 0 {
+		<-as.drained
+	}
 }
 
 // Mapping describes one VMA, as a line of /proc/pid/maps does.

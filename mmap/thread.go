@@ -139,18 +139,15 @@ func (t *Thread) countHit() {
 
 // fault handles a miss that the page table could not satisfy.
 func (t *Thread) fault(addr uint64, write bool) error {
-	if t.closed || t.as.closed.Load() {
+	if t.closed || !t.as.beginFault() {
 		return ErrClosed
 	}
+	defer t.as.endFault()
 	var flags fault.Flags
 	if write {
 		flags = fault.FlagWrite
 	}
-	t.as.inflight.Add(1)
-	t.as.faultsBegun.Add(1)
-	out := t.as.mm.Handle(&t.ctx, addr, flags)
-	t.as.inflight.Add(-1)
-	return signalOf(out, addr)
+	return signalOf(t.as.mm.Handle(&t.ctx, addr, flags), addr)
 }
 
 func signalOf(out fault.Outcome, addr uint64) error {
