@@ -68,9 +68,8 @@ func (t *Thread) Close() {
 	}
 	t.closed = true
 	t.publishHits()
-	t.as.threads.remove(t)
-	t.ctx.Reader.Unregister()
 	t.as.retire(t)
+	t.ctx.Reader.Unregister()
 }
 
 func (t *Thread) publishHits() {

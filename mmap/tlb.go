@@ -174,7 +174,8 @@ func (s *threadSet) add(t *Thread) int {
 	return s.nextID
 }
 
-func (s *threadSet) remove(t *Thread) {
+// remove takes t out of the set and reports whether it was in it.
+func (s *threadSet) remove(t *Thread) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	old := s.all()
@@ -184,5 +185,9 @@ func (s *threadSet) remove(t *Thread) {
 			n = append(n, x)
 		}
 	}
+	if len(n) == len(old) {
+		return false
+	}
 	s.list.Store(&n)
+	return true
 }
