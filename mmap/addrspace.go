@@ -232,6 +232,12 @@ func (as *AddressSpace) Close() error {
 	}
 	clear(as.files)
 	as.mm.WriteUnlock()
+	// The threads left open are ended: every translation they had is
+	// shot down, their faults return ErrClosed, and Stats no longer
+	// counts them.
+	for _, t := range as.threads.all() {
+		as.retire(t)
+	}
 	as.mm.RCU.Barrier()
 	as.mm.RCU.Close()
 	return nil

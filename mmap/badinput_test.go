@@ -40,3 +40,12 @@ func TestNilFileIsEBADF(t *testing.T) {
 		require.NoError(t, as.Check())
 	})
 }
+
+// TestWriteMapsNilWriter: WriteMaps with a nil io.Writer returns an error
+// instead of panicking.
+func TestWriteMapsNilWriter(t *testing.T) {
+	as := newAS(t, mmap.Config{})
+	_, err := as.Mmap(0, mmap.PageSize, mmap.ProtRead, mmap.MapPrivate|mmap.MapAnonymous, nil, 0)
+	require.NoError(t, err)
+	require.Error(t, as.WriteMaps(nil))
+}

@@ -33,8 +33,10 @@ type Thread struct {
 }
 
 // NewThread returns a new simulated CPU attached to the address space.
-// Call Close when done with it; the AddressSpace's Close closes those
-// left open.
+// Call Close when done with it. The AddressSpace's Close ends the threads
+// left open: Stats no longer counts them (their counts stay in the
+// totals) and their accesses and syscalls return ErrClosed; Thread.Close
+// then only releases what the thread holds.
 func (as *AddressSpace) NewThread() *Thread { return as.NewThreadNamed("") }
 
 // NewThreadNamed is NewThread with a name for traces ("A", "B", ...); ""
@@ -60,13 +62,26 @@ func (t *Thread) ID() int { return t.id }
 // Name returns the name used in traces.
 func (t *Thread) Name() string { return t.name }
 
-// Close detaches the thread from the address space. Its counters stay in
-// the address space's Stats. Close is idempotent.
+// ErrThreadClosed is returned by every access and syscall made through a
+// Thread after its Close. It is distinct from ErrClosed, which says that
+// the address space itself is closed.
+var ErrThreadClosed = errors.New("mmap: thread is closed")
+
+// Close detaches the thread from the address space: its TLB is emptied,
+// shootdowns stop waiting for it, and from then on every access and
+// syscall through it returns ErrThreadClosed. Its counters stay in the
+// address space's Stats. Close is idempotent; like every method of a
+// Thread, it is called by the goroutine driving the thread.
 func (t *Thread) Close() {
 	if t.closed {
 		return
 	}
 	t.closed = true
+	// No shootdown reaches a thread once it leaves the set, so its TLB
+	// must not be used again: empty it, and the closed check at the
+	// start of every slow path keeps it empty (the fast path of
+	// ReadUint64 only reads entries).
+	clear(t.tlb.entries)
 	t.publishHits()
 	t.as.retire(t)
 	t.ctx.Reader.Unregister()
@@ -138,7 +153,7 @@ func (t *Thread) countHit() {
 
 // fault handles a miss that the page table could not satisfy.
 func (t *Thread) fault(addr uint64, write bool) error {
-	if t.closed || !t.as.beginFault() {
+	if !t.as.beginFault() {
 		return ErrClosed
 	}
 	defer t.as.endFault()
@@ -165,8 +180,15 @@ func signalOf(out fault.Outcome, addr uint64) error {
 
 // Fault runs the fault handler for addr as the CPU would on a miss
 // (handle_mm_fault), without accessing memory. It returns nil once a PTE
-// allowing the access is installed, or the *SignalError to deliver.
+// allowing the access is installed, the *SignalError to deliver, or
+// ENOMEM when no physical frame is left (VM_FAULT_OOM, where Linux would
+// run the OOM killer). Every access returns the same errors, and
+// ErrThreadClosed or ErrClosed once the thread or its address space is
+// closed.
 func (t *Thread) Fault(addr uint64, write bool) error {
+	if t.closed {
+		return ErrThreadClosed
+	}
 	if addr >= TaskSize {
 		return &SignalError{Signo: SIGSEGV, Code: SegvMaperr, Addr: addr}
 	}
@@ -194,6 +216,9 @@ func (t *Thread) ReadUint64(addr uint64) (uint64, error) {
 }
 
 func (t *Thread) readUint64Slow(addr uint64) (uint64, error) {
+	if t.closed {
+		return 0, ErrThreadClosed
+	}
 	if addr&7 != 0 || addr >= TaskSize {
 		var b [8]byte
 		err := t.Read(addr, b[:])
@@ -223,6 +248,9 @@ func (t *Thread) readUint64Slow(addr uint64) (uint64, error) {
 // WriteUint64 stores v at addr (little-endian). An aligned store is
 // atomic, as on x86; an unaligned one is a byte-wise Write.
 func (t *Thread) WriteUint64(addr uint64, v uint64) error {
+	if t.closed {
+		return ErrThreadClosed
+	}
 	if addr&7 != 0 || addr >= TaskSize {
 		var b [8]byte
 		binary.LittleEndian.PutUint64(b[:], v)
@@ -274,6 +302,9 @@ func (t *Thread) Write(addr uint64, p []byte) error {
 }
 
 func (t *Thread) access(addr uint64, p []byte, write bool) error {
+	if t.closed {
+		return ErrThreadClosed
+	}
 	for len(p) > 0 {
 		if addr >= TaskSize {
 			return &SignalError{Signo: SIGSEGV, Code: SegvMaperr, Addr: addr}
@@ -305,20 +336,48 @@ func (t *Thread) access(addr uint64, p []byte, write bool) error {
 // Mmap is AddressSpace.Mmap made by this thread: the same call, traced on
 // the thread's own track.
 func (t *Thread) Mmap(addr, length uint64, prot Prot, flags Flag, file *File, offset uint64) (uint64, error) {
+	if t.closed {
+		return 0, ErrThreadClosed
+	}
 	return t.as.mmapTraced(addr, length, prot, flags, file, offset, t.ctx.Trace)
+}
+
+// MmapBacking is AddressSpace.MmapBacking made by this thread.
+func (t *Thread) MmapBacking(addr, length uint64, prot Prot, flags Flag, b Backing, offset uint64) (uint64, error) {
+	if t.closed {
+		return 0, ErrThreadClosed
+	}
+	return t.as.mmapBackingTraced(addr, length, prot, flags, b, offset, t.ctx.Trace)
 }
 
 // Munmap is AddressSpace.Munmap made by this thread.
 func (t *Thread) Munmap(addr, length uint64) error {
+	if t.closed {
+		return ErrThreadClosed
+	}
 	return t.as.munmapTraced(addr, length, t.ctx.Trace)
 }
 
 // Mprotect is AddressSpace.Mprotect made by this thread.
 func (t *Thread) Mprotect(addr, length uint64, prot Prot) error {
+	if t.closed {
+		return ErrThreadClosed
+	}
 	return t.as.mprotectTraced(addr, length, prot, t.ctx.Trace)
+}
+
+// Mremap is AddressSpace.Mremap made by this thread.
+func (t *Thread) Mremap(oldAddr, oldLen, newLen uint64, flags MremapFlag, newAddr uint64) (uint64, error) {
+	if t.closed {
+		return 0, ErrThreadClosed
+	}
+	return t.as.mremapTraced(oldAddr, oldLen, newLen, flags, newAddr, t.ctx.Trace)
 }
 
 // Madvise is AddressSpace.Madvise made by this thread.
 func (t *Thread) Madvise(addr, length uint64, advice Advice) error {
+	if t.closed {
+		return ErrThreadClosed
+	}
 	return t.as.madviseTraced(addr, length, advice, t.ctx.Trace)
 }
