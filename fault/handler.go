@@ -376,8 +376,15 @@ func (mm *MM) faultPerVMA(ctx *Context, addr uint64, flags Flags) Outcome {
 		return mm.fallback(ctx, addr, flags, "no vma")
 	}
 	if !v.TryReadLock(mm.lockSeq.Load()) {
+		// Read inside the section: once it ends, with no reference, a
+		// writer may free v (lock_vma_under_rcu also tests the VMA's
+		// detached state under rcu_read_lock).
+		detached := !v.Attached()
 		r.Unlock()
-		if !v.Attached() {
+		if mm.testVMALockRefused != nil {
+			mm.testVMALockRefused()
+		}
+		if detached {
 			c.VMALockMiss.Add(1)
 		}
 		c.VMALockAbort.Add(1)

@@ -48,6 +48,11 @@ type MM struct {
 	// expandStackFn grows a VM_GROWSDOWN VMA (see stack.go); nil: no
 	// growth. Set once by SetExpandStack before any fault.
 	expandStackFn ExpandStackFunc
+
+	// testVMALockRefused, set only by tests before any fault, runs in
+	// faultPerVMA once a refused VMA read lock has left its RCU
+	// read-side section: where a writer may free the VMA.
+	testVMALockRefused func()
 }
 
 // NewMM returns an MM with an empty tree and page table, drawing frames
