@@ -110,7 +110,9 @@ func (as *AddressSpace) doMadvise(start, lenIn uint64, advice Advice, tb *trace.
 		start = e
 	}
 	c.finishLocked()
-	as.stats.madvises.Add(1)
+	if unmapped == nil {
+		as.stats.madvises.Add(1) // successful calls only, as Stats says
+	}
 	return unmapped
 }
 

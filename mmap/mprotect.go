@@ -135,7 +135,9 @@ func (as *AddressSpace) mprotectLocked(start, end uint64, prot, grows Prot, tb *
 		err = ENOMEM
 	}
 	c.finishLocked()
-	as.stats.mprotects.Add(1)
+	if err == nil {
+		as.stats.mprotects.Add(1) // successful calls only, as Stats says
+	}
 	return fill, err
 }
 

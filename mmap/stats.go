@@ -75,7 +75,11 @@ type Stats struct {
 	// the threads flushed (nr_tlb_remote_flush_received).
 	Shootdowns, NrTLBRemoteFlush, NrTLBRemoteFlushReceived int64
 
-	Mmaps, Munmaps, Mprotects, Mremaps, Madvises int64 // successful calls
+	// Mmaps, Munmaps, Mprotects, Mremaps and Madvises count successful
+	// calls. A call that changes part of its range and then fails (an
+	// mprotect or madvise that meets a hole: ENOMEM) is not counted;
+	// Linux has no such counters.
+	Mmaps, Munmaps, Mprotects, Mremaps, Madvises int64
 
 	MapCount    int   // VMAs now (mm->map_count)
 	Threads     int   // threads open now

@@ -86,3 +86,33 @@ func TestStatsMonotonic(t *testing.T) {
 		require.Empty(t, backwards)
 	})
 }
+
+// TestStatsCountSuccessfulCallsOnly: Mprotects and Madvises count the
+// calls that succeeded, as documented; a call that changes part of its
+// range and then fails (ENOMEM at a hole, EACCES at a read-only file)
+// is not counted.
+func TestStatsCountSuccessfulCallsOnly(t *testing.T) {
+	as := newAS(t, mmap.Config{})
+	rw := mmap.ProtRead | mmap.ProtWrite
+	f := mmap.NewFile("ro", make([]byte, mmap.PageSize), mmap.FileOptions{}).OpenReadOnly()
+	ro, err := as.Mmap(0, mmap.PageSize, mmap.ProtRead, mmap.MapShared, f, 0)
+	require.NoError(t, err)
+	addr, err := as.Mmap(0, 3*mmap.PageSize, rw, mmap.MapPrivate|mmap.MapAnonymous, nil, 0)
+	require.NoError(t, err)
+	require.NoError(t, as.Munmap(addr+mmap.PageSize, mmap.PageSize)) // a hole in the middle
+
+	s := as.Stats()
+	require.ErrorIs(t, as.Mprotect(addr, 3*mmap.PageSize, mmap.ProtRead), mmap.ENOMEM)
+	require.ErrorIs(t, as.Mprotect(ro, mmap.PageSize, rw), mmap.EACCES)
+	require.ErrorIs(t, as.Madvise(addr, 3*mmap.PageSize, mmap.MadvDontneed), mmap.ENOMEM)
+	require.ErrorIs(t, as.Madvise(addr, 3*mmap.PageSize, mmap.MadvPopulateRead), mmap.ENOMEM)
+	after := as.Stats()
+	require.Equal(t, s.Mprotects, after.Mprotects, "failed mprotect calls counted")
+	require.Equal(t, s.Madvises, after.Madvises, "failed madvise calls counted")
+
+	require.NoError(t, as.Mprotect(addr, mmap.PageSize, mmap.ProtRead))
+	require.NoError(t, as.Madvise(addr, mmap.PageSize, mmap.MadvDontneed))
+	after = as.Stats()
+	require.Equal(t, s.Mprotects+1, after.Mprotects)
+	require.Equal(t, s.Madvises+1, after.Madvises)
+}
