@@ -1,6 +1,7 @@
 package mmap
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 
@@ -354,10 +355,12 @@ func splitsOverLimit(tx *vma.Txn, start, end uint64, limit int) bool {
 }
 
 // populate prefaults [addr, addr+length) as MAP_POPULATE does
-// (mm/gup.c: populate_vma_page_range): write faults for private writable
-// mappings ("(vm_flags & (VM_WRITE | VM_SHARED)) == VM_WRITE": FOLL_WRITE
-// breaks copy-on-write), read faults otherwise, nothing for PROT_NONE;
-// failures are ignored.
+// (mm/gup.c: __mm_populate → populate_vma_page_range): write faults for
+// private writable mappings ("(vm_flags & (VM_WRITE | VM_SHARED)) ==
+// VM_WRITE": FOLL_WRITE breaks copy-on-write), read faults otherwise,
+// nothing for PROT_NONE. A failed fault ends the population of its VMA,
+// and the walk goes on at the next one (__mm_populate with
+// ignore_errors), so a populate costs what it maps, not the length asked.
 func (as *AddressSpace) populate(addr, length uint64, prot Prot, private bool) {
 	if prot&(ProtRead|ProtWrite|ProtExec) == 0 {
 		return
@@ -365,9 +368,33 @@ func (as *AddressSpace) populate(addr, length uint64, prot Prot, private bool) {
 	t := as.NewThread()
 	defer t.Close()
 	write := private && prot&ProtWrite != 0
-	for a := addr; a < addr+length; a += PageSize {
-		_ = t.Fault(a, write)
+	for a, end := addr, addr+length; a < end; {
+		switch err := t.Fault(a, write); {
+		case err == nil:
+			a += PageSize
+		case errors.Is(err, ErrClosed):
+			return
+		default:
+			a = as.nextVMAStart(a)
+		}
 	}
+}
+
+// nextVMAStart returns where a populate that failed at addr goes on: the
+// start of the first VMA above the one containing addr (or above addr,
+// if none contains it: it was unmapped meanwhile), or the end of the
+// address space.
+func (as *AddressSpace) nextVMAStart(addr uint64) uint64 {
+	as.mm.ReadLock()
+	defer as.mm.ReadUnlock()
+	snap := as.mm.Tree.Snapshot()
+	if v := snap.Find(addr); v != nil {
+		addr = v.End
+	}
+	if v := snap.FindNext(addr); v != nil {
+		return max(v.Start, addr)
+	}
+	return TaskSize
 }
 
 // String returns the flags as "MAP_PRIVATE|MAP_ANONYMOUS|…".
