@@ -63,7 +63,7 @@ func TestClosedThreadErrs(t *testing.T) {
 		require.NoError(t, th.WriteUint64(addr, 42))
 		require.NoError(t, th.WriteUint64(addr+mmap.PageSize, 43))
 		th.Close()
-		th.Close() // idempotent
+		th.Close()                                         // idempotent
 		require.NoError(t, as.Munmap(addr, mmap.PageSize)) // the first page's frame is freed
 
 		buf := make([]byte, 8)
