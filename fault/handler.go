@@ -43,6 +43,14 @@ func (o Outcome) String() string {
 // calling goroutine, which must not be inside ctx.Reader's read-side
 // section.
 func (mm *MM) Handle(ctx *Context, addr uint64, flags Flags) Outcome {
+	// A backing that panics (Fault, MapPages, Sizer.Pages) unwinds
+	// through here: what the fault holds is released on the way.
+	done := false
+	defer func() {
+		if !done {
+			ctx.abandon()
+		}
+	}()
 	ctx.Counters.Pgfault.Add(1)
 	addr &^= pgtable.PageMask
 	if tb := ctx.Trace; tb != nil {
@@ -57,6 +65,7 @@ func (mm *MM) Handle(ctx *Context, addr uint64, flags Flags) Outcome {
 	default:
 		out = mm.faultRCU(ctx, addr, flags)
 	}
+	done = true
 	mm.count(ctx, out)
 	if tb := ctx.Trace; tb != nil {
 		e := trace.Event{Kind: trace.FaultEnd, Addr: addr}
@@ -201,11 +210,12 @@ func (mm *MM) tryRCU(ctx *Context, addr uint64, flags Flags) (out Outcome, done 
 		traceStep(ctx, trace.Retry, addr, "tryget failed")
 		return OK, false
 	}
+	vf.pin = pinRef
 	r.Unlock()
 	traceStep(ctx, trace.SlowPath, addr, "")
 	vf.Flags &^= FlagRCU
 	res = mm.doFault(vf)
-	v.Put()
+	vf.unpin()
 	if res&Retry != 0 {
 		traceStep(ctx, trace.Retry, addr, "fault retry")
 		return OK, false

@@ -160,3 +160,14 @@ type Context struct {
 
 	vf VMFault // the descriptor of the fault in progress (newFault)
 }
+
+// abandon releases what a fault that is unwinding from a panic still
+// holds: the lock or reference pinning its VMA, and its RCU read-side
+// section (Handle is entered outside any section). A fault that has
+// released its pin, or never took one, has nothing more to release.
+func (ctx *Context) abandon() {
+	ctx.vf.unpin()
+	for ctx.Reader.InSection() {
+		ctx.Reader.Unlock()
+	}
+}

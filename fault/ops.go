@@ -98,8 +98,9 @@ type VMFault struct {
 	mm  *MM      // the address space being faulted; set by the handler
 	ctx *Context // the faulting CPU; set by the handler
 
-	// pin is what holds VMA in place for a fault that ReleaseForIO may
-	// drop: the mmap read lock or the VMA read lock; pinNone otherwise.
+	// pin is what holds VMA in place: the mmap read lock or the VMA
+	// read lock, which ReleaseForIO may drop, or a VMA reference, which
+	// it may not; pinNone for a fault under RCU with no reference.
 	pin      pinKind
 	released bool // ReleaseForIO released the pin
 }
@@ -108,9 +109,10 @@ type VMFault struct {
 type pinKind uint8
 
 const (
-	pinNone     pinKind = iota // a VMA reference, or nothing ReleaseForIO may drop
+	pinNone     pinKind = iota // nothing (RCU fast path, anonymous memory)
 	pinMmapLock                // the mmap read lock
 	pinVMALock                 // the VMA's read lock
+	pinRef                     // a VMA reference (TryGet), never released for I/O
 )
 
 // ReleaseForIO lets a backing drop the lock the fault holds before it
@@ -123,7 +125,7 @@ const (
 // FlagAllowRetry, after a retry (FlagTried), or on the slow path of
 // PolicyRCURefcount, whose VMA reference never holds a writer back.
 func (vf *VMFault) ReleaseForIO() bool {
-	if vf.pin == pinNone || vf.released || vf.Flags&FlagAllowRetry == 0 || vf.Flags&FlagTried != 0 {
+	if vf.pin == pinNone || vf.pin == pinRef || vf.released || vf.Flags&FlagAllowRetry == 0 || vf.Flags&FlagTried != 0 {
 		return false
 	}
 	vf.unpin()
@@ -143,6 +145,8 @@ func (vf *VMFault) unpin() {
 		vf.mm.lock.RUnlock()
 	case pinVMALock:
 		vf.VMA.ReadUnlock()
+	case pinRef:
+		vf.VMA.Put()
 	}
 }
 

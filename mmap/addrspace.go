@@ -229,6 +229,11 @@ type AddressSpace struct {
 	// bound once so that making a VMA does not allocate a method value.
 	// Immutable.
 	release func(*vma.VMA)
+	// absorb is as.absorbPanic, bound once like release. Immutable.
+	absorb func(*BackingPanic)
+	// closePanics holds the panics raised by backings' Close after a
+	// grace period (closeBacking), for Check and Close to report.
+	closePanics backingPanics
 }
 
 // New returns an empty address space configured by cfg, or an error if
@@ -259,6 +264,7 @@ func New(cfg Config) (*AddressSpace, error) {
 	}
 	as.change = change{as: as, lock: cfg.Policy == PolicyPerVMALock}
 	as.release = as.releaseVMA
+	as.absorb = as.absorbPanic
 	as.frees.init(as.freeVMA)
 	as.mm.SetShootdown(as.shootdown)
 	as.mm.SetExpandStack(as.expandStack)
@@ -276,7 +282,8 @@ func (as *AddressSpace) Config() Config { return as.cfg }
 // tears anything down, so that none of them can touch what it frees.
 // Accesses of threads still open return ErrClosed afterwards (they may
 // still be closed with Thread.Close). Close is idempotent, and every call
-// returns once the teardown is done.
+// returns once the teardown is done. It returns the panics of backings'
+// Close that Check has not reported (see Backing), and nil otherwise.
 func (as *AddressSpace) Close() error {
 	as.closeMu.Lock()
 	defer as.closeMu.Unlock()
@@ -300,7 +307,7 @@ func (as *AddressSpace) Close() error {
 		f.ReleaseFrames(as.frames)
 	}
 	clear(as.files)
-	as.mm.WriteUnlock()
+	as.writeUnlock()
 	// The threads left open are ended: every translation they had is
 	// shot down, their faults return ErrClosed, and Stats no longer
 	// counts them.
@@ -309,7 +316,7 @@ func (as *AddressSpace) Close() error {
 	}
 	as.mm.RCU.Barrier()
 	as.mm.RCU.Close()
-	return nil
+	return as.closePanics.take()
 }
 
 // beginFault counts a fault in flight, or reports false if the address

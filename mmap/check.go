@@ -20,7 +20,8 @@ import (
 //   - every frame a PTE maps is allocated, with a reference count at least
 //     the number of PTEs mapping it; and, when no fault is in flight, the
 //     frames in use are exactly those mapped by a PTE or held by the page
-//     cache of a file mapped here.
+//     cache of a file mapped here;
+//   - no backing's Close has panicked since the last Check (see Backing).
 //
 // Check takes the mmap write lock, so it sees the layout between
 // syscalls; faults may run meanwhile (the frame census is skipped then).
@@ -60,6 +61,10 @@ func (as *AddressSpace) Check() error {
 	// counted: the free of the last VMA of shared anonymous memory
 	// releases its pages. (Callbacks never take the mmap lock.)
 	as.mm.RCU.Barrier()
+	// A backing's Close that panicked in those frees broke its contract.
+	if err := as.closePanics.take(); err != nil {
+		errs = append(errs, err)
+	}
 	// The census is exact only if no fault ran while it counted: none in
 	// flight at the start or the end, and none begun in between.
 	begun := as.faultsBegun.Load()

@@ -34,7 +34,7 @@ func (as *AddressSpace) watchFileLocked(f *File) {
 // has already shrunk, so faults that race with it refuse to install.
 func (as *AddressSpace) zapFile(f *File, startPgoff, endPgoff uint64) {
 	as.mm.WriteLock()
-	defer as.mm.WriteUnlock()
+	defer as.writeUnlock()
 	if _, ok := as.files[f]; !ok {
 		return // Close has torn the address space down
 	}

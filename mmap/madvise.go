@@ -86,7 +86,7 @@ func (as *AddressSpace) doMadvise(start, lenIn uint64, advice Advice, tb *trace.
 		return as.populateAdvised(start, end, advice == MadvPopulateWrite)
 	}
 	as.mm.WriteLock()
-	defer as.mm.WriteUnlock()
+	defer as.writeUnlock()
 	if as.closed.Load() {
 		return ErrClosed
 	}

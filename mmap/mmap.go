@@ -63,6 +63,17 @@ func (as *AddressSpace) Mmap(addr, length uint64, prot Prot, flags Flag, file *F
 // fault.Sizer. A Backing that also has a `Writable() bool` method is
 // treated as an open file: MAP_SHARED with PROT_WRITE needs it to report
 // true.
+//
+// A panic in a Backing method reaches the caller whose call ran it and
+// leaves the address space whole (no lock, transaction, reference or RCU
+// section held; Check passes): a panic in Fault, MapPages or Pages ends
+// the access that faulted; one in Writable, or in the Open of the VMA an
+// mmap builds, fails that mmap with nothing changed. Open of a VMA split
+// or copied in the middle of a call, and Close of a VMA the call drops
+// before publishing it, cannot fail in Linux, so the call completes and
+// then panics with a *BackingPanic holding the backing's value. Close of
+// a published VMA runs a grace period later on no caller's goroutine: its
+// panic is reported by the next Check, or else by Close.
 type Backing = fault.Ops
 
 // MmapBacking is Mmap with a user-written backing in place of a File (a
@@ -176,7 +187,7 @@ func (as *AddressSpace) doMmap(addr, length uint64, prot Prot, flags Flag, file 
 	}
 
 	as.mm.WriteLock()
-	defer as.mm.WriteUnlock()
+	defer as.writeUnlock()
 	if as.closed.Load() {
 		return 0, ErrClosed
 	}
@@ -430,3 +441,8 @@ func (f Flag) String() string {
 	}
 	return s
 }
+
+// BackingPanic is what a call panics with when a Backing panicked in Open
+// or Close while the call was changing the address space (see Backing);
+// Check reports one raised by a Close that ran after a grace period.
+type BackingPanic = vma.BackingPanic

@@ -78,7 +78,7 @@ func (as *AddressSpace) doMprotect(start, length uint64, prot Prot, tb *trace.Bu
 // lock. It returns the ranges that mprotect_fixup() would populate.
 func (as *AddressSpace) mprotectLocked(start, end uint64, prot, grows Prot, tb *trace.Buffer) ([]span, error) {
 	as.mm.WriteLock()
-	defer as.mm.WriteUnlock()
+	defer as.writeUnlock()
 	if as.closed.Load() {
 		return nil, ErrClosed
 	}
