@@ -242,4 +242,5 @@ var (
 	_ Ops        = (*File)(nil)
 	_ PageMapper = (*File)(nil)
 	_ Sizer      = (*File)(nil)
+	_ FrameCache = (*File)(nil)
 )

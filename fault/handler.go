@@ -22,9 +22,12 @@ const (
 	BusAdrErr
 	// OutOfMemory: no physical frame was left (VM_FAULT_OOM).
 	OutOfMemory
+	// BackingBroken: the backing broke its contract; Context.Broken
+	// says how.
+	BackingBroken
 )
 
-var outcomeNames = [...]string{"ok", "SIGSEGV/SEGV_MAPERR", "SIGSEGV/SEGV_ACCERR", "SIGBUS/BUS_ADRERR", "OOM"}
+var outcomeNames = [...]string{"ok", "SIGSEGV/SEGV_MAPERR", "SIGSEGV/SEGV_ACCERR", "SIGBUS/BUS_ADRERR", "OOM", "backing broke its contract"}
 
 // String returns the outcome as "ok" or "SIGNAL/CODE".
 func (o Outcome) String() string {
@@ -116,6 +119,8 @@ func accessError(prot vma.Prot, flags Flags) bool {
 // outcomeOf turns a backing's Result into what the thread sees.
 func outcomeOf(res Result) Outcome {
 	switch {
+	case res&broken != 0:
+		return BackingBroken
 	case res&OOM != 0:
 		return OutOfMemory
 	case res&SIGBUS != 0:
@@ -290,8 +295,18 @@ func (mm *MM) doFault(vf *VMFault) Result {
 	if res&Major != 0 {
 		vf.ctx.Counters.Pgmajfault.Add(1)
 	}
-	if res&(Retry|NoPage) != 0 || res.Error() {
+	switch {
+	case vf.released && res&Retry == 0 && !res.Error():
+		// vf.VMA may be gone: nothing may be installed in it. A page
+		// handed over is the handler's to put.
+		if res&NoPage == 0 {
+			mm.Frames.Put(vf.Page)
+		}
+		return vf.broke("Fault returned success after ReleaseForIO dropped the fault's lock (it must return Retry)")
+	case res&(Retry|NoPage) != 0 || res.Error():
 		return res
+	case vf.Page == pgtable.ZeroPFN:
+		return vf.broke("Fault returned success without a page (VMFault.Page unset)")
 	}
 	return mm.finishFault(vf) | res&Major
 }
@@ -356,7 +371,7 @@ func (mm *MM) faultMmapLock(ctx *Context, addr uint64, flags Flags) Outcome {
 		// a misbehaving backing.
 		if res&Retry == 0 || try >= 8 {
 			if res&Retry != 0 {
-				return BusAdrErr
+				return outcomeOf(vf.broke("Fault returned Retry 9 times in a row under the mmap lock"))
 			}
 			if !res.Error() {
 				ctx.Counters.SlowPath.Add(1)

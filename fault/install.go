@@ -63,29 +63,29 @@ func permits(e pgtable.PTE, write bool) bool {
 	return e&pgtable.PTERead != 0
 }
 
-// mapPage is VMFault.MapPage: a read-only PTE for a page the backing has
-// at hand (mm/filemap.c: filemap_map_pages → set_pte_range).
-func (mm *MM) mapPage(vf *VMFault, addr uint64, p pgtable.PFN) bool {
+// mapPage is VMFault.MapPageResult: a read-only PTE for a page the
+// backing has at hand (mm/filemap.c: filemap_map_pages → set_pte_range).
+func (mm *MM) mapPage(vf *VMFault, addr uint64, p pgtable.PFN) MapResult {
 	v := vf.VMA
 	if addr < v.Start || addr >= v.End || addr&pgtable.PageMask != 0 {
-		return false
+		return MapRefused
 	}
 	leaf := mm.Table.LockLeaf(addr)
 	if leaf.Get(addr).Present() {
 		leaf.Unlock()
-		return true
+		return MapPresent
 	}
 	if !mm.validLocked(leaf, v, v.Pgoff+(addr-v.Start)>>pgtable.PageShift, pgtable.ZeroPFN) {
 		leaf.Unlock()
 		vf.ctx.Counters.InstallRaced.Add(1)
-		return false
+		return MapRefused
 	}
 	mm.Frames.Get(p)
 	leaf.SetLocked(addr, pgtable.MakePTE(p, pteFlags(v, false)))
 	leaf.Unlock()
 	vf.ctx.Counters.Installs.Add(1)
 	traceInstall(vf.ctx, addr, p)
-	return true
+	return MapInstalled
 }
 
 func traceInstall(ctx *Context, addr uint64, p pgtable.PFN) {

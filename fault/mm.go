@@ -159,6 +159,9 @@ type Context struct {
 	Trace    *trace.Buffer // nil: tracing off
 
 	vf VMFault // the descriptor of the fault in progress (newFault)
+	// broken is the contract the backing broke in the last fault that
+	// ended in BackingBroken (see Broken).
+	broken *ContractError
 }
 
 // abandon releases what a fault that is unwinding from a panic still

@@ -35,6 +35,17 @@ type PageMapper interface {
 	MapPages(vf *VMFault, start, end uint64) Result
 }
 
+// FrameCache is implemented by backings that keep pages of their own
+// between faults, with a frame reference each — a file's page cache, a
+// driver's buffers: CachedFrames returns those drawn from frames, so that
+// the address space's Check can account for every frame in use (a
+// backing that keeps pages without saying so makes Check report them as
+// leaked). It must be safe for concurrent use; the result is a snapshot.
+// File implements it.
+type FrameCache interface {
+	CachedFrames(frames *pgtable.Frames) []pgtable.PFN
+}
+
 // Result is a set of Linux VM_FAULT_* bits returned by Fault, MapPages and
 // the handler. The zero value means success: the page in VMFault.Page is
 // to be installed.
@@ -61,7 +72,7 @@ const (
 
 // Error reports whether r stops the fault with an error (SIGSEGV, SIGBUS
 // or OOM), the VM_FAULT_ERROR mask.
-func (r Result) Error() bool { return r&(SIGSEGV|SIGBUS|OOM) != 0 }
+func (r Result) Error() bool { return r&(SIGSEGV|SIGBUS|OOM|broken) != 0 }
 
 // Flags are the FAULT_FLAG_* bits describing one fault.
 type Flags uint32

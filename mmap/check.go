@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/vmsim/vmsim/fault"
 	"github.com/vmsim/vmsim/pgtable"
 	"github.com/vmsim/vmsim/vma"
 )
@@ -19,8 +20,9 @@ import (
 //     PROT_NONE one);
 //   - every frame a PTE maps is allocated, with a reference count at least
 //     the number of PTEs mapping it; and, when no fault is in flight, the
-//     frames in use are exactly those mapped by a PTE or held by the page
-//     cache of a file mapped here;
+//     frames in use are exactly those mapped by a PTE, held by the page
+//     cache of a file mapped here, or declared by a backing mapped here
+//     (fault.FrameCache);
 //   - no backing's Close has panicked since the last Check (see Backing).
 //
 // Check takes the mmap write lock, so it sees the layout between
@@ -97,8 +99,8 @@ func (as *AddressSpace) Check() error {
 		for p := range mapped {
 			held[p] = true
 		}
-		cache := func(f *File) {
-			for _, p := range f.CachedFrames(as.frames) {
+		cache := func(c fault.FrameCache) {
+			for _, p := range c.CachedFrames(as.frames) {
 				held[p] = true
 			}
 		}
@@ -106,8 +108,10 @@ func (as *AddressSpace) Check() error {
 			cache(f)
 		}
 		for _, v := range snap.VMAs() {
-			if f, ok := v.Backing.(*File); ok {
-				cache(f) // shared anonymous memory is in no list of files
+			// Shared anonymous memory is in no list of files, nor
+			// is a user's backing.
+			if c, ok := v.Backing.(fault.FrameCache); ok {
+				cache(c)
 			}
 		}
 		n := as.frames.InUse()

@@ -446,3 +446,7 @@ func (f Flag) String() string {
 // or Close while the call was changing the address space (see Backing);
 // Check reports one raised by a Close that ran after a grace period.
 type BackingPanic = vma.BackingPanic
+
+// ContractError is the error an access returns when the backing of the
+// mapping broke its contract (see fault.ContractError).
+type ContractError = fault.ContractError

@@ -161,7 +161,35 @@ func (t *Thread) fault(addr uint64, write bool) error {
 	if write {
 		flags = fault.FlagWrite
 	}
-	return signalOf(t.as.mm.Handle(&t.ctx, addr, flags), addr)
+	out := t.as.mm.Handle(&t.ctx, addr, flags)
+	if out == fault.BackingBroken {
+		return t.ctx.Broken()
+	}
+	return signalOf(out, addr)
+}
+
+// maxRefaults bounds the faults one access makes at one address that
+// each report success while the access still finds no translation. A
+// racing munmap, madvise or truncation can zap a PTE between the fault
+// and the access a few times in a row; this many means the backing says
+// it mapped the page and did not.
+const maxRefaults = 64
+
+// refault is the fault of an access that has already faulted n times at
+// addr, each fault reporting success: after maxRefaults it ends the
+// access with the backing's ContractError instead of spinning.
+func (t *Thread) refault(addr uint64, write bool, n int) error {
+	if n < maxRefaults {
+		return t.fault(addr, write)
+	}
+	name := "anonymous memory"
+	t.as.mm.ReadLock()
+	if v := t.as.mm.Tree.Snapshot().Find(addr); v != nil && v.Backing != nil {
+		name = v.Backing.Name()
+	}
+	t.as.mm.ReadUnlock()
+	return &ContractError{Backing: name, Addr: addr &^ pgtable.PageMask, Broke: fmt.Sprintf(
+		"%d faults in a row reported the page mapped, but no PTE maps it for this access (NoPage without mapping it, or a page mapped at another address)", n)}
 }
 
 func signalOf(out fault.Outcome, addr uint64) error {
@@ -182,7 +210,8 @@ func signalOf(out fault.Outcome, addr uint64) error {
 // (handle_mm_fault), without accessing memory. It returns nil once a PTE
 // allowing the access is installed, the *SignalError to deliver, or
 // ENOMEM when no physical frame is left (VM_FAULT_OOM, where Linux would
-// run the OOM killer). Every access returns the same errors, and
+// run the OOM killer), or a *ContractError when the mapping's backing
+// broke its contract. Every access returns the same errors, and
 // ErrThreadClosed or ErrClosed once the thread or its address space is
 // closed.
 func (t *Thread) Fault(addr uint64, write bool) error {
@@ -225,7 +254,7 @@ func (t *Thread) readUint64Slow(addr uint64) (uint64, error) {
 		return binary.LittleEndian.Uint64(b[:]), err
 	}
 	word := (addr & pgtable.PageMask) >> 3
-	for {
+	for tries := 0; ; tries++ {
 		t.begin()
 		if e := t.translate(addr, false); e != nil {
 			v := e.slot.Load(word)
@@ -238,7 +267,7 @@ func (t *Thread) readUint64Slow(addr uint64) (uint64, error) {
 			return v, nil
 		}
 		t.end()
-		if err := t.fault(addr, false); err != nil {
+		if err := t.refault(addr, false, tries); err != nil {
 			t.traceSignal(addr, err)
 			return 0, err
 		}
@@ -257,7 +286,7 @@ func (t *Thread) WriteUint64(addr uint64, v uint64) error {
 		return t.Write(addr, b[:])
 	}
 	word := (addr & pgtable.PageMask) >> 3
-	for {
+	for tries := 0; ; tries++ {
 		t.begin()
 		if e := t.translate(addr, true); e != nil {
 			e.slot.Store(word, v)
@@ -268,7 +297,7 @@ func (t *Thread) WriteUint64(addr uint64, v uint64) error {
 			return nil
 		}
 		t.end()
-		if err := t.fault(addr, true); err != nil {
+		if err := t.refault(addr, true, tries); err != nil {
 			t.traceSignal(addr, err)
 			return err
 		}
@@ -311,7 +340,7 @@ func (t *Thread) access(addr uint64, p []byte, write bool) error {
 		}
 		off := int(addr & pgtable.PageMask)
 		n := min(len(p), pgtable.PageSize-off)
-		for {
+		for tries := 0; ; tries++ {
 			t.begin()
 			if e := t.translate(addr, write); e != nil {
 				if write {
@@ -323,7 +352,7 @@ func (t *Thread) access(addr uint64, p []byte, write bool) error {
 				break
 			}
 			t.end()
-			if err := t.fault(addr, write); err != nil {
+			if err := t.refault(addr, write, tries); err != nil {
 				return err
 			}
 		}
