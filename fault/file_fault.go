@@ -2,7 +2,6 @@ package fault
 
 import (
 	"runtime"
-	"strconv"
 	"time"
 
 	"github.com/vmsim/vmsim/pgtable"
@@ -141,16 +140,12 @@ func (in *inode) bind(frames *pgtable.Frames) *pageCache {
 // again (it may be gone already, or never inserted if a Truncate or
 // DropCache won the race).
 func (in *inode) fill(pc *pageCache, pgoff uint64) Result {
-	led := false
-	v, _, _ := pc.flights.Do(strconv.FormatUint(pgoff, 10), func() (any, error) {
-		led = true
-		return in.readPage(pc, pgoff), nil
-	})
+	res, led := pc.flights.do(pgoff, func() Result { return in.readPage(pc, pgoff) })
 	if !led {
 		in.waits.Add(1)
-		return v.(Result) &^ Major
+		return res &^ Major
 	}
-	return v.(Result)
+	return res
 }
 
 // readPage reads page pgoff into a new frame and inserts it into pc,

@@ -1,9 +1,6 @@
 package fault
 
-import (
-	"github.com/vmsim/vmsim/pgtable"
-	"golang.org/x/sync/singleflight"
-)
+import "github.com/vmsim/vmsim/pgtable"
 
 // pageCache is an inode's page cache bound to one pool of physical frames:
 // Linux's struct address_space (its i_pages xarray) with the frames it
@@ -25,10 +22,9 @@ type pageCache struct {
 	frames *pgtable.Frames // immutable; the pool every cached frame comes from
 	pages  xarray          // page offset → frame; lock-free reads, writes under inode.mu
 
-	// flights deduplicates concurrent misses on one page, keyed by page
-	// offset (Linux: the locked folio that filemap_fault waits on). Safe
-	// for concurrent use.
-	flights singleflight.Group
+	// flights deduplicates concurrent misses on one page (Linux: the
+	// locked folio that filemap_fault waits on). Safe for concurrent use.
+	flights flightGroup
 }
 
 // tryGet returns the frame caching page pgoff with a new reference for the
