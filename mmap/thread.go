@@ -109,7 +109,7 @@ func (t *Thread) applyFlushes(g uint64) {
 	t.sd.mu.Lock()
 	if t.sd.full.Load() {
 		clear(t.tlb.entries)
-		t.sd.full.Store(false) // only after the clear: see shootdownState.queue
+		t.sd.full.Store(false) // in the clear's critical section: see shootdownState.queue
 	} else {
 		for _, s := range t.sd.pending {
 			t.tlb.flushRange(s.start, s.end)
