@@ -239,8 +239,8 @@ func (mm *MM) mapFast(vf *VMFault) Result {
 		return res
 	}
 	pm, ok := vf.VMA.Backing.(PageMapper)
-	if !ok {
-		return Retry
+	if !ok || vf.Write() {
+		return Retry // ->map_pages serves read faults only (do_read_fault)
 	}
 	start, end := mm.faultAround(vf)
 	return pm.MapPages(vf, start, end)

@@ -22,9 +22,11 @@ type Ops interface {
 }
 
 // PageMapper is the optional fast path, Linux's ->map_pages
-// (filemap_map_pages). The handler calls MapPages inside an RCU read-side
-// section with NO reference on vf.VMA: the VMA may be detached at any
-// moment, and MapPages must never block. It maps the pages of
+// (filemap_map_pages). The handler calls MapPages for read faults only, as
+// Linux's do_read_fault does (the read-only PTEs it maps could not serve a
+// write), and possibly inside an RCU read-side section with NO reference
+// on vf.VMA: the VMA may be detached at any moment, and MapPages must
+// never block. It maps the pages of
 // [start, end) (page offsets in the backing, inside vf.VMA and one
 // page-table leaf) that it has at hand by calling vf.MapPage, which
 // re-checks under the page-table lock that the VMA is still attached. It

@@ -233,3 +233,24 @@ func TestBackingContractViolation(t *testing.T) {
 		}
 	})
 }
+
+// TestWriteFaultSkipsMapPages: a write fault never asks MapPages, whose
+// read-only PTEs could not serve it (Linux calls ->map_pages from
+// do_read_fault only): a write to a page a PageMapper backing has at hand
+// and already maps read-only goes to Fault and succeeds.
+func TestWriteFaultSkipsMapPages(t *testing.T) {
+	forEachPolicy(t, func(t *testing.T, p mmap.Policy) {
+		as := newAS(t, mmap.Config{Policy: p})
+		k := fastKeeper{newKeeper()}
+		addr, err := as.MmapBacking(0, mmap.PageSize, mmap.ProtRead|mmap.ProtWrite, mmap.MapShared, k, 0)
+		require.NoError(t, err)
+		th := as.NewThread()
+		defer th.Close()
+		_, err = th.ReadUint64(addr) // read-only PTE
+		require.NoError(t, err)
+		require.NoError(t, th.WriteUint64(addr, 9))
+		v, err := th.ReadUint64(addr)
+		require.NoError(t, err)
+		require.EqualValues(t, 9, v)
+	})
+}
