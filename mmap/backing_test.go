@@ -163,11 +163,11 @@ type breaker struct {
 	how string
 }
 
-func (b breaker) Name() string    { return "breaker-" + b.how }
-func (breaker) Open(*fault.VMA)   {}
-func (breaker) Close(*fault.VMA)  {}
-func (b breaker) Pages() uint64   { return 1 << 20 }
-func (b breaker) Writable() bool  { return true }
+func (b breaker) Name() string   { return "breaker-" + b.how }
+func (breaker) Open(*fault.VMA)  {}
+func (breaker) Close(*fault.VMA) {}
+func (b breaker) Pages() uint64  { return 1 << 20 }
+func (b breaker) Writable() bool { return true }
 func (b breaker) Fault(vf *fault.VMFault) fault.Result {
 	switch b.how {
 	case "no page":
