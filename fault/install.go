@@ -80,6 +80,7 @@ func (mm *MM) mapPage(vf *VMFault, addr uint64, p pgtable.PFN) MapResult {
 		vf.ctx.Counters.InstallRaced.Add(1)
 		return MapRefused
 	}
+	mm.s.Point("pte.install")
 	mm.Frames.Get(p)
 	leaf.SetLocked(addr, pgtable.MakePTE(p, pteFlags(v, false)))
 	leaf.Unlock()
@@ -147,6 +148,7 @@ func (mm *MM) install(vf *VMFault, page pgtable.PFN, flags pgtable.PTE) Result {
 		c.InstallRaced.Add(1)
 		return NoPage
 	}
+	mm.s.Point("pte.install")
 	leaf.SetLocked(addr, pgtable.MakePTE(page, flags))
 	leaf.Unlock()
 	c.Installs.Add(1)
@@ -180,6 +182,7 @@ func (mm *MM) wpReuse(vf *VMFault) Result {
 		leaf.Unlock()
 		return Retry
 	}
+	mm.s.Point("pte.install")
 	leaf.SetLocked(vf.Address, e|pgtable.PTEWrite|pgtable.PTEDirty)
 	leaf.Unlock()
 	vf.ctx.Counters.Installs.Add(1)

@@ -22,9 +22,10 @@ type pageCache struct {
 	frames *pgtable.Frames // immutable; the pool every cached frame comes from
 	pages  xarray          // page offset → frame; lock-free reads, writes under inode.mu
 
-	// flights deduplicates concurrent misses on one page (Linux: the
-	// locked folio that filemap_fault waits on). Safe for concurrent use.
-	flights flightGroup
+	// flights deduplicates concurrent misses on one page, keyed by page
+	// offset (Linux: the locked folio that filemap_fault waits on). Safe
+	// for concurrent use.
+	flights flights
 }
 
 // tryGet returns the frame caching page pgoff with a new reference for the

@@ -3,11 +3,11 @@ package mmap
 import (
 	"errors"
 	"fmt"
-	"sync"
 	"sync/atomic"
 
 	"github.com/vmsim/vmsim/fault"
 	"github.com/vmsim/vmsim/pgtable"
+	"github.com/vmsim/vmsim/sched"
 	"github.com/vmsim/vmsim/trace"
 	"github.com/vmsim/vmsim/vma"
 )
@@ -59,6 +59,12 @@ type Config struct {
 	// Trace, if non-nil, records syscalls, faults, TLB shootdowns and
 	// every load and store.
 	Trace *trace.Recorder
+	// Sched, if non-nil, controls every lock, wait and scheduling point
+	// of the address space and of the files it maps (see package sched):
+	// only the Sched's threads may then use it, one step at a time.
+	// Package explore sets it (Env.New); nil, the default, is
+	// free-running.
+	Sched *sched.Sched
 }
 
 // Upper bounds of Config fields.
@@ -194,7 +200,8 @@ type AddressSpace struct {
 	// closeMu serialises Close, so that every call returns after the
 	// teardown. Only Close takes it, and it is held across Close's wait
 	// for faults in flight; nothing else is taken while waiting for it.
-	closeMu sync.Mutex
+	// Bound to Config.Sched.
+	closeMu sched.Mutex
 	// drained is closed by the fault that brings inflight to 0 once
 	// closed is set (endFault), and waited for by Close. Made by Close
 	// before it sets closed; read only after closed reads true.
@@ -255,6 +262,7 @@ func New(cfg Config) (*AddressSpace, error) {
 			Quirks:           cfg.Quirks,
 			FaultAroundPages: cfg.FaultAroundPages,
 			MaxRetries:       cfg.MaxRetries,
+			Sched:            cfg.Sched,
 		}),
 		rec:   cfg.Trace,
 		files: make(map[*fault.File]func()),
@@ -263,6 +271,7 @@ func New(cfg Config) (*AddressSpace, error) {
 		as.sysTrack = as.rec.SharedTrack("syscalls")
 	}
 	as.change = change{as: as, lock: cfg.Policy == PolicyPerVMALock}
+	as.closeMu.Bind(cfg.Sched, "close")
 	as.release = as.releaseVMA
 	as.absorb = as.absorbPanic
 	as.frees.init(as.freeVMA)
@@ -346,6 +355,10 @@ func (as *AddressSpace) endFault() {
 // closed is set, so no fault begins any more (beginFault), and the
 // caller holds no lock a fault may need.
 func (as *AddressSpace) waitFaultsDrained() {
+	if s := as.cfg.Sched; s != nil {
+		s.Wait("mmap.close.drain", func() bool { return as.inflight.Load() == 0 })
+		return
+	}
 	if as.inflight.Load() != 0 {
 		<-as.drained
 	}
