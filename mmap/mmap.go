@@ -75,13 +75,25 @@ func (as *AddressSpace) Mmap(addr, length uint64, prot Prot, flags Flag, file *F
 // then panics with a *BackingPanic holding the backing's value. Close of
 // a published VMA runs a grace period later on no caller's goroutine: its
 // panic is reported by the next Check, or else by Close.
+//
+// Limitation: each address space has physical memory of its own, and
+// VMFault.Frames() is the faulting one's. A backing that keeps pages
+// between faults holds frames of one address space: if it is mapped into
+// two, it must tell them apart by VMFault.Frames() and never hand one's
+// frames to the other (which would take them for frames it never
+// allocated, or free ones); File does this by serving one address space
+// at a time (other mmaps get ENODEV), the custom-driver example's device
+// by refusing another address space's faults with SIGBUS. A backing that
+// keeps pages should also declare them (fault.FrameCache) for Check.
 type Backing = fault.Ops
 
 // MmapBacking is Mmap with a user-written backing in place of a File (a
 // device driver's mmap, in Linux terms). The flags must not include
 // MapAnonymous (EINVAL); a nil b, or one holding a nil pointer, is a bad
 // descriptor (EBADF), as for Mmap. Its Fault allocates pages from
-// VMFault.Frames().
+// VMFault.Frames(): the physical memory of the faulting address space,
+// which is that address space's own (see Backing for what that means for
+// a backing mapped into two).
 func (as *AddressSpace) MmapBacking(addr, length uint64, prot Prot, flags Flag, b Backing, offset uint64) (uint64, error) {
 	return as.mmapBackingTraced(addr, length, prot, flags, b, offset, as.sysTrack)
 }
@@ -275,18 +287,6 @@ func (as *AddressSpace) doMmap(addr, length uint64, prot Prot, flags Flag, file 
 			c.abortLocked()
 			return 0, EINVAL
 		}
-		if b, ok := file.(interface{ BindSched(*sched.Sched) error }); ok {
-			if err := b.BindSched(as.cfg.Sched); err != nil {
-				c.abortLocked()
-				return 0, ENODEV
-			}
-		}
-		if b, ok := file.(interface{ Bind(*pgtable.Frames) error }); ok {
-			if err := b.Bind(as.frames); err != nil {
-				c.abortLocked()
-				return 0, ENODEV
-			}
-		}
 		backing = file
 	} else {
 		switch flags & mapTypeMask {
@@ -339,17 +339,44 @@ func (as *AddressSpace) doMmap(addr, length uint64, prot Prot, flags Flag, file 
 		as.mm.Table.FreeEmpty(addr, addr+length)
 		return 0, EOPNOTSUPP
 	}
+	if file != nil {
+		if errno := as.bindLocked(file); errno != 0 {
+			c.abortLocked()
+			return 0, errno
+		}
+	}
 	nv := as.newVMA(addr, addr+length, prot, vmFlags, pgoff, backing)
 	c.unmapLocked(addr, addr+length)
 	c.flushLocked()
 	c.insertMergedLocked(nv)
 	as.lockLocked(vmFlags, length) // __mmap_complete(): mm->locked_vm += len
 	c.finishLocked()
+	as.stats.mmaps.Add(1)
+	return addr, nil
+}
+
+// bindLocked binds a file being mapped to this address space's Sched and
+// physical memory (ENODEV if another holds it), and registers its
+// truncation hook at once, so that Close releases the binding even if the
+// call then fails by a panic. doMmap calls it after every check that can
+// fail: a failed mmap must leave the file free for other address spaces.
+//
+// Preconditions: the mmap write lock is held.
+func (as *AddressSpace) bindLocked(file Backing) Errno {
+	if b, ok := file.(interface{ BindSched(*sched.Sched) error }); ok {
+		if err := b.BindSched(as.cfg.Sched); err != nil {
+			return ENODEV
+		}
+	}
+	if b, ok := file.(interface{ Bind(*pgtable.Frames) error }); ok {
+		if err := b.Bind(as.frames); err != nil {
+			return ENODEV
+		}
+	}
 	if f, ok := file.(*File); ok {
 		as.watchFileLocked(f)
 	}
-	as.stats.mmaps.Add(1)
-	return addr, nil
+	return 0
 }
 
 // roundHintToMin mirrors mm/mmap.c: round_hint_to_min.

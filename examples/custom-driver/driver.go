@@ -18,8 +18,10 @@ import (
 // so that AddressSpace.Check can count them even when nothing maps them.
 // The mapper type below adds fault.PageMapper, the fast path.
 //
-// A device keeps pages of one address space's physical memory: map it
-// into one address space only.
+// A device keeps pages of one address space's physical memory (each
+// address space has its own): it serves the address space that faults
+// first, and another one that maps it gets SIGBUS until the first has
+// unmapped it.
 //
 // Concurrency: every method may be called from any goroutine at any time;
 // Fault serialises page production on mu, and the page table (pages) is
@@ -64,6 +66,7 @@ func (d *device) Close(*fault.VMA) {
 			d.pool.Load().Put(p)
 		}
 	}
+	d.pool.Store(nil) // free to serve another address space
 }
 
 // Pages is fault.Sizer: faults beyond the device get SIGBUS.
@@ -71,7 +74,9 @@ func (d *device) Pages() uint64 { return uint64(len(d.pages)) }
 
 // Fault is the slow path: the handler holds a reference on the VMA (or
 // its lock), so Fault may sleep. It returns the page with one reference
-// for the handler, producing it first if needed.
+// for the handler, producing it first if needed. The device's pages are
+// frames of the address space that faulted first: a fault from another
+// address space, whose physical memory is its own, gets SIGBUS.
 func (d *device) Fault(vf *fault.VMFault) fault.Result {
 	if vf.Pgoff >= uint64(len(d.pages)) {
 		return fault.SIGBUS
@@ -79,6 +84,9 @@ func (d *device) Fault(vf *fault.VMFault) fault.Result {
 	frames := vf.Frames()
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if pool := d.pool.Load(); pool != nil && pool != frames {
+		return fault.SIGBUS
+	}
 	p := fault.PFN(d.pages[vf.Pgoff].Load())
 	var res fault.Result
 	if p == 0 {
@@ -126,6 +134,9 @@ type mapper struct{ *device }
 // reference and calls Fault.
 func (m mapper) MapPages(vf *fault.VMFault, start, end uint64) fault.Result {
 	frames := vf.Frames()
+	if m.pool.Load() != frames {
+		return fault.Retry // nothing produced yet, or for another address space: Fault decides
+	}
 	res := fault.Retry
 	for pgoff := start; pgoff < end && pgoff < uint64(len(m.pages)); pgoff++ {
 		p := fault.PFN(m.pages[pgoff].Load())
