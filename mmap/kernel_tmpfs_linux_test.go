@@ -74,13 +74,7 @@ func TestKernelTmpfsTail(t *testing.T) {
 				require.NoError(t, h.Store(addr+uint64(off), 0xab))
 				require.NoError(t, th.Write(saddr+uint64(off), []byte{0xab}))
 			}
-			switch how {
-			case "ftruncate":
-				require.NoError(t, kf.Truncate(2*mmap.PageSize))
-			case "pwrite":
-				_, err := kf.WriteAt([]byte{1}, 2*mmap.PageSize)
-				require.NoError(t, err)
-			}
+			extendFile(t, kf, how)
 			extendFile(t, sf, how)
 			for _, off := range tailOffsets {
 				var kb, sb [1]byte

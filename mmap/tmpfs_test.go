@@ -16,8 +16,15 @@ const tailSize = 100
 // last page, that the tmpfs tests store to through a shared mapping.
 var tailOffsets = []int64{200, mmap.PageSize - 1}
 
+// extendable is a file that can grow: an *mmap.File, or an *os.File of
+// the real kernel.
+type extendable interface {
+	Truncate(size int64) error
+	WriteAt(p []byte, off int64) (int, error)
+}
+
 // extendFile grows f beyond its last page, as ftruncate or as a pwrite.
-func extendFile(t *testing.T, f *mmap.File, how string) {
+func extendFile(t *testing.T, f extendable, how string) {
 	t.Helper()
 	switch how {
 	case "ftruncate":
