@@ -26,6 +26,9 @@ func TestNilFileIsEBADF(t *testing.T) {
 			"AddressSpace.MmapBacking": func() (uint64, error) {
 				return as.MmapBacking(0, mmap.PageSize, mmap.ProtRead, mmap.MapShared, nilFile, 0)
 			},
+			"Thread.MmapBacking": func() (uint64, error) {
+				return th.MmapBacking(0, mmap.PageSize, mmap.ProtRead, mmap.MapShared, nil, 0)
+			},
 		}
 		for name, call := range calls {
 			_, err := call()
