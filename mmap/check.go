@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/vmsim/vmsim/fault"
 	"github.com/vmsim/vmsim/pgtable"
 	"github.com/vmsim/vmsim/vma"
 )
@@ -19,8 +20,10 @@ import (
 //     PROT_NONE one);
 //   - every frame a PTE maps is allocated, with a reference count at least
 //     the number of PTEs mapping it; and, when no fault is in flight, the
-//     frames in use are exactly those mapped by a PTE or held by the page
-//     cache of a file mapped here.
+//     frames in use are exactly those mapped by a PTE, held by the page
+//     cache of a file mapped here, or declared by a backing mapped here
+//     (fault.FrameCache);
+//   - no backing's Close has panicked since the last Check (see Backing).
 //
 // Check takes the mmap write lock, so it sees the layout between
 // syscalls; faults may run meanwhile (the frame census is skipped then).
@@ -60,6 +63,10 @@ func (as *AddressSpace) Check() error {
 	// counted: the free of the last VMA of shared anonymous memory
 	// releases its pages. (Callbacks never take the mmap lock.)
 	as.mm.RCU.Barrier()
+	// A backing's Close that panicked in those frees broke its contract.
+	if err := as.closePanics.take(); err != nil {
+		errs = append(errs, err)
+	}
 	// The census is exact only if no fault ran while it counted: none in
 	// flight at the start or the end, and none begun in between.
 	begun := as.faultsBegun.Load()
@@ -92,8 +99,8 @@ func (as *AddressSpace) Check() error {
 		for p := range mapped {
 			held[p] = true
 		}
-		cache := func(f *File) {
-			for _, p := range f.CachedFrames(as.frames) {
+		cache := func(c fault.FrameCache) {
+			for _, p := range c.CachedFrames(as.frames) {
 				held[p] = true
 			}
 		}
@@ -101,8 +108,10 @@ func (as *AddressSpace) Check() error {
 			cache(f)
 		}
 		for _, v := range snap.VMAs() {
-			if f, ok := v.Backing.(*File); ok {
-				cache(f) // shared anonymous memory is in no list of files
+			// Shared anonymous memory is in no list of files, nor
+			// is a user's backing.
+			if c, ok := v.Backing.(fault.FrameCache); ok {
+				cache(c)
 			}
 		}
 		n := as.frames.InUse()

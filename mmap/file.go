@@ -34,9 +34,9 @@ func (as *AddressSpace) watchFileLocked(f *File) {
 // has already shrunk, so faults that race with it refuse to install.
 func (as *AddressSpace) zapFile(f *File, startPgoff, endPgoff uint64) {
 	as.mm.WriteLock()
-	defer as.mm.WriteUnlock()
-	if as.closed.Load() {
-		return
+	defer as.writeUnlock()
+	if _, ok := as.files[f]; !ok {
+		return // Close has torn the address space down
 	}
 	c := as.beginLocked("truncate", as.sysTrack)
 	for _, v := range as.mm.Tree.Snapshot().VMAs() {
