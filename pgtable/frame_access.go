@@ -122,7 +122,7 @@ func (f *Frames) Copy(dst, src PFN) {
 // reach it), new storage with FreshStorage (stale accessors might).
 func (f *Frames) exclusive(p PFN) *[WordsPerPage]uint64 {
 	w := f.writable(p)
-	if f.fresh {
+	if f.fresh.Load() {
 		return new([WordsPerPage]uint64)
 	}
 	return w

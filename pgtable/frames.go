@@ -111,8 +111,9 @@ type Frames struct {
 	chunks []atomic.Pointer[chunk]
 	// inUse counts allocated frames. Atomic.
 	inUse atomic.Int64
-	// fresh is FrameOptions.FreshStorage. Immutable.
-	fresh bool
+	// fresh is FrameOptions.FreshStorage, or SetFreshStorage was called.
+	// Atomic; once true it stays true.
+	fresh atomic.Bool
 
 	mu sync.Mutex
 	// free is the LIFO stack of freed frames. Protected by mu.
@@ -146,11 +147,11 @@ func NewFramesWith(n int, opt FrameOptions) *Frames {
 		n = int(^PFN(0)) - 1
 	}
 	f := &Frames{
-		fresh:  opt.FreshStorage,
 		n:      n,
 		chunks: make([]atomic.Pointer[chunk], (n+1+chunkMask)>>chunkShift),
 		next:   1,
 	}
+	f.fresh.Store(opt.FreshStorage)
 	f.chunks[0].Store(f.newChunk(0))
 	f.chunks[0].Load().slots[0].words.Store(&zeroWords)
 	// The zero frame is pinned: its count never reaches zero, so Get on it
@@ -159,6 +160,13 @@ func NewFramesWith(n int, opt FrameOptions) *Frames {
 	f.chunks[0].Load().ref[0].Store(1)
 	return f
 }
+
+// SetFreshStorage turns FrameOptions.FreshStorage on from now on, for
+// good: memory shared by several simulations needs it as soon as one of
+// them may access frames after they are freed. Frames freed before the
+// call cannot be reached by such a simulation, which did not exist yet.
+// Safe for concurrent use.
+func (f *Frames) SetFreshStorage() { f.fresh.Store(true) }
 
 // newChunk allocates chunk i, sized to the frames that exist.
 func (f *Frames) newChunk(i int) *chunk {
@@ -254,7 +262,7 @@ func (f *Frames) Alloc() (PFN, error) {
 	c := f.chunks[p>>chunkShift].Load()
 	w := c.spare[p&chunkMask]
 	c.spare[p&chunkMask] = nil
-	if w == nil || f.fresh {
+	if w == nil || f.fresh.Load() {
 		w = new([WordsPerPage]uint64)
 	} else {
 		*w = [WordsPerPage]uint64{}
@@ -340,7 +348,7 @@ func (f *Frames) Put(p PFN) {
 // store may land in it).
 func (f *Frames) release(p PFN) {
 	c := f.chunks[p>>chunkShift].Load()
-	if f.fresh {
+	if f.fresh.Load() {
 		w := new([WordsPerPage]uint64)
 		*w = poisonWords
 		f.publish(p, w)
