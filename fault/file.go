@@ -159,6 +159,10 @@ func newInode(name string, latency time.Duration) *inode {
 // it shares the contents, size and page cache with f.
 func (f *File) OpenReadOnly() *File { return &File{ino: f.ino} }
 
+// SameFile reports whether f and g are opens of the same file: they share
+// its contents, size and page cache. Immutable.
+func (f *File) SameFile(g *File) bool { return f.ino == g.ino }
+
 // Writable reports whether the file was opened read-write. Immutable.
 func (f *File) Writable() bool { return f.writable }
 

@@ -60,3 +60,11 @@ func (as *AddressSpace) VMAStates() []VMAState {
 // LockedBytes returns mm->locked_vm in bytes (/proc/pid/status VmLck),
 // for the tests of MAP_LOCKED. It takes the mmap read lock.
 func (as *AddressSpace) LockedBytes() uint64 { return as.lockedBytes() }
+
+// TakeFrameRef takes a reference on the frame mapped at addr (a leak,
+// for the tests of Check) and returns a func that drops it again.
+func (as *AddressSpace) TakeFrameRef(addr uint64) func() {
+	p := as.mm.Table.Lookup(addr).PFN()
+	as.frames.Get(p)
+	return func() { as.frames.Put(p) }
+}

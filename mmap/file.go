@@ -23,10 +23,21 @@ func NewFile(name string, data []byte, opt FileOptions) *File {
 //
 // Preconditions: the mmap write lock is held.
 func (as *AddressSpace) watchFileLocked(f *File) {
-	if _, ok := as.files[f]; ok {
-		return
+	for _, mf := range as.files {
+		if mf.f == f {
+			return
+		}
 	}
-	as.files[f] = f.OnTruncate(func(startPgoff, endPgoff uint64) { as.zapFile(f, startPgoff, endPgoff) })
+	cancel := f.OnTruncate(func(startPgoff, endPgoff uint64) { as.zapFile(f, startPgoff, endPgoff) })
+	as.files = append(as.files, mappedFile{f, cancel})
+	as.mem.watch(f)
+}
+
+// A mappedFile is a file an address space has mapped, with the cancel of
+// its truncate hook.
+type mappedFile struct {
+	f      *File
+	cancel func()
 }
 
 // zapFile removes the PTEs mapping pages [startPgoff, endPgoff) of f from
