@@ -75,10 +75,10 @@ type FileStats struct {
 // MAP_SHARED mappings: a page that is cached is read and written in its
 // frame, which shared mappings map.
 //
-// Limitation: an inode's page cache belongs to one address space's
-// physical memory (one *pgtable.Frames). The first fault binds it; a
-// fault from another pool gets SIGBUS until the cache is released with
-// ReleaseFrames or DropCache.
+// An inode's page cache belongs to one pool of physical frames (one
+// *pgtable.Frames: package mmap's Memory, which several address spaces
+// may share). The first fault binds it; a fault from another pool gets
+// SIGBUS until the cache is released with ReleaseFrames or DropCache.
 //
 // Concurrency: every method is safe for concurrent use.
 type File struct {

@@ -8,9 +8,9 @@ import (
 	"github.com/vmsim/vmsim/pgtable"
 )
 
-// ErrOtherPool: the file's page cache is bound to another address space's
-// physical memory (mmap reports ENODEV).
-var ErrOtherPool = errors.New("fault: file's page cache belongs to another address space")
+// ErrOtherPool: the file's page cache is bound to another pool of
+// physical frames (mmap reports ENODEV).
+var ErrOtherPool = errors.New("fault: file's page cache belongs to another physical memory")
 
 // Bind binds the file's page cache to frames before the first fault, so
 // that mmap can refuse a file whose cache lives in another address
