@@ -92,6 +92,7 @@ func (mm *MM) finishFault(vf *VMFault) Result {
 			return OOM
 		}
 		mm.Frames.Copy(np, page)
+		mm.Frames.SetAnon(np, v.AnonVMA())
 		mm.Frames.Put(page)
 		page, owned = np, true
 		vf.ctx.Counters.CopyOnWrite.Add(1)
@@ -141,28 +142,94 @@ func (mm *MM) install(vf *VMFault, page pgtable.PFN, flags pgtable.PTE) Result {
 	return NoPage
 }
 
-// wpReuse handles a write fault on a private page that is already this
-// mapping's own (after mprotect made it read-only and then writable
-// again): make the PTE writable in place (mm/memory.c: do_wp_page →
-// wp_page_reuse). It returns 0 when the fault is not of that kind.
-func (mm *MM) wpReuse(vf *VMFault) Result {
+// wpFault handles a write fault on a present, read-only PTE of a private
+// mapping that maps an anonymous page (mm/memory.c: do_wp_page): the
+// page is made writable in place if it is this mapping's alone
+// (wp_page_reuse) — exclusive (PTEAnon: after mprotect made it
+// read-only and writable again), or no longer shared because the only
+// reference left is this PTE's (wp_can_reuse_anon_folio(): the other
+// address space of a fork has since copied or unmapped it) — and copied
+// otherwise (wp_page_copy). It returns 0 when the fault is not of that
+// kind: the zero page and page-cache pages are copied by the callers.
+func (mm *MM) wpFault(vf *VMFault) Result {
 	v := vf.VMA
-	if v.Flags&vma.FlagShared != 0 {
-		return 0
-	}
-	if e := mm.Table.Lookup(vf.Address); !e.Present() || e&pgtable.PTEAnon == 0 {
+	if v.Flags&vma.FlagShared != 0 || !mm.anonPTE(mm.Table.Lookup(vf.Address)) {
 		return 0
 	}
 	leaf := mm.Table.LockLeaf(vf.Address)
-	defer leaf.Unlock()
 	e := leaf.Get(vf.Address)
-	if !e.Present() || e&pgtable.PTEAnon == 0 {
+	if !mm.anonPTE(e) {
+		leaf.Unlock()
 		return 0
 	}
 	if !mm.validLocked(v, vf.Pgoff) {
+		leaf.Unlock()
 		return Retry
 	}
-	leaf.SetLocked(vf.Address, e|pgtable.PTEWrite|pgtable.PTEDirty)
-	vf.ctx.Counters.Installs.Add(1)
+	if e&pgtable.PTEWrite != 0 {
+		leaf.Unlock() // a racing fault got here first
+		return NoPage
+	}
+	p := e.PFN()
+	if e&pgtable.PTEAnon != 0 || mm.Frames.Refcount(p) == 1 {
+		leaf.SetLocked(vf.Address, e|pgtable.PTEAnon|pgtable.PTEWrite|pgtable.PTEDirty)
+		leaf.Unlock()
+		vf.ctx.Counters.Installs.Add(1)
+		vf.ctx.Counters.Pgreuse.Add(1)
+		traceStep(vf.ctx, trace.Note, vf.Address, "cow: reuse")
+		return NoPage
+	}
+	// Hold the page while it is copied with no lock held (wp_page_copy:
+	// folio_get before pte_unmap_unlock).
+	mm.Frames.Get(p)
+	leaf.Unlock()
+	return mm.wpCopy(vf, e)
+}
+
+// anonPTE reports whether e maps an anonymous page (not the zero page).
+func (mm *MM) anonPTE(e pgtable.PTE) bool {
+	return e.Present() && e.PFN() != pgtable.ZeroPFN && (e&pgtable.PTEAnon != 0 || mm.Frames.Anon(e.PFN()) != 0)
+}
+
+// wpCopy copies the shared anonymous page that old maps at vf.Address
+// into a new page of vf.VMA's anon_vma and maps it writable in place of
+// old, if the PTE is still old (mm/memory.c: wp_page_copy, which
+// rechecks pte_same under the lock). It consumes the caller's reference
+// on old's page. Running out of frames is this fault's OOM: the shared
+// page stays mapped, read-only, in every address space that maps it.
+func (mm *MM) wpCopy(vf *VMFault, old pgtable.PTE) Result {
+	v := vf.VMA
+	p := old.PFN()
+	defer mm.Frames.Put(p)
+	mm.prepareAnon(vf)
+	np, err := mm.Frames.Alloc()
+	if err != nil {
+		return OOM
+	}
+	mm.Frames.Copy(np, p)
+	mm.Frames.SetAnon(np, v.AnonVMA())
+	c := vf.ctx.Counters
+	leaf := mm.Table.LockLeaf(vf.Address)
+	if !mm.validLocked(v, vf.Pgoff) {
+		leaf.Unlock()
+		mm.Frames.Put(np)
+		c.InstallRaced.Add(1)
+		return Retry
+	}
+	if leaf.Get(vf.Address) != old {
+		// A racing fault, munmap or MADV_DONTNEED changed the PTE: let
+		// the access try again.
+		leaf.Unlock()
+		mm.Frames.Put(np)
+		c.InstallRaced.Add(1)
+		return NoPage
+	}
+	leaf.SetLocked(vf.Address, pgtable.MakePTE(np, pteFlags(v, true)|pgtable.PTEAnon))
+	leaf.Unlock()
+	c.Installs.Add(1)
+	c.CopyOnWrite.Add(1)
+	traceInstall(vf.ctx, vf.Address, np)
+	mm.shootdown(vf.Address, vf.Address+pgtable.PageSize)
+	mm.Frames.Put(p) // the old PTE's reference
 	return NoPage
 }

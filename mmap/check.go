@@ -18,6 +18,9 @@ import (
 //   - every present PTE lies inside a VMA, and allows no access the VMA
 //     forbids (no writable PTE in a read-only VMA, no readable PTE in a
 //     PROT_NONE one);
+//   - the reverse map: every anonymous page a PTE maps belongs to an
+//     anon_vma on the anon_vma chain of the VMA that maps it, in parent
+//     and child alike after a fork;
 //   - across every address space on the same Memory: every frame a PTE
 //     maps is allocated, with a reference count at least the number of
 //     PTEs mapping it; and, when no fault is in flight in any of them,
@@ -83,6 +86,9 @@ func (as *AddressSpace) checkLayoutLocked(bad func(string, ...any) bool) {
 		}
 		if e&pgtable.PTERead != 0 && v.Prot == vma.ProtNone {
 			return bad("accessible PTE at %#x in %v", addr, v)
+		}
+		if a := as.frames.Anon(e.PFN()); a != 0 && !v.AnonChainHas(a) {
+			return bad("anonymous page (frame %d) at %#x belongs to anon_vma %d, which is not on the anon_vma chain of %v: a broken reverse map", e.PFN(), addr, a, v)
 		}
 		return true
 	})

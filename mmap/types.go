@@ -234,6 +234,7 @@ const (
 	QuirkNoGracePeriod         = fault.QuirkNoGracePeriod
 	QuirkNoShootdown           = fault.QuirkNoShootdown
 	QuirkNoDetachCheck         = fault.QuirkNoDetachCheck
+	QuirkForkNoVMALock         = fault.QuirkForkNoVMALock
 )
 
 // ParseQuirks parses a comma-separated list of quirk names such as

@@ -57,6 +57,9 @@ type chunk struct {
 	slots []Slot
 	// ref is each frame's reference count; 0 means free. Atomic.
 	ref []atomic.Int32
+	// anon is each frame's anonymous owner (see SetAnon); 0 for a page
+	// that is not anonymous. Atomic.
+	anon []atomic.Uint64
 	// spare keeps a freed frame's storage for its next Alloc when
 	// storage is recycled. Owned by whoever owns the frame: the releaser,
 	// then (through the free list's mutex) the allocator.
@@ -174,6 +177,7 @@ func (f *Frames) newChunk(i int) *chunk {
 	return &chunk{
 		slots: make([]Slot, frames),
 		ref:   make([]atomic.Int32, frames),
+		anon:  make([]atomic.Uint64, frames),
 		spare: make([]*[WordsPerPage]uint64, frames),
 	}
 }
@@ -268,9 +272,28 @@ func (f *Frames) Alloc() (PFN, error) {
 		*w = [WordsPerPage]uint64{}
 	}
 	f.publish(p, w)
+	c.anon[p&chunkMask].Store(0)
 	f.ref(p).Store(1)
 	f.inUse.Add(1)
 	return p, nil
+}
+
+// SetAnon records that frame p is an anonymous page of the anon_vma with
+// identity id (Linux folio_add_new_anon_rmap(), which points
+// folio->mapping at the VMA's anon_vma), so that invariant checks can
+// verify the reverse map. Alloc clears it. Safe for concurrent use; p
+// must be allocated and not ZeroPFN.
+func (f *Frames) SetAnon(p PFN, id uint64) {
+	f.chunks[p>>chunkShift].Load().anon[p&chunkMask].Store(id)
+}
+
+// Anon returns the anon_vma identity SetAnon gave frame p since its last
+// Alloc, or 0 if p is not an anonymous page. Safe for concurrent use.
+func (f *Frames) Anon(p PFN) uint64 {
+	if p == ZeroPFN {
+		return 0
+	}
+	return f.chunks[p>>chunkShift].Load().anon[p&chunkMask].Load()
 }
 
 // Get takes a reference to frame p (Linux get_page). p must be live: Get on

@@ -104,10 +104,12 @@ type VMA struct {
 	release func(*VMA)
 	// released guards against running release twice; atomic.
 	released atomic.Bool
-	// anon is the identity of the VMA's anon_vma, 0 until the first fault
-	// that gives it private pages (anon_vma_prepare); atomic, since faults
-	// set it on a published VMA. See anon.go.
-	anon atomic.Uint64
+	// anon is the VMA's anon_vma and anon_vma_chain, nil until the
+	// first fault that gives it private pages (anon_vma_prepare) or a
+	// fork from a VMA that has one (anon_vma_fork); the value pointed to
+	// is immutable. Atomic, since faults set it on a published VMA. See
+	// anon.go.
+	anon atomic.Pointer[anonState]
 	// poisoned is set by Poison; atomic so that use-after-free checks are
 	// themselves race-free.
 	poisoned atomic.Bool
@@ -166,7 +168,7 @@ func (v *VMA) Copy() *VMA {
 	c := &VMA{Start: v.Start, End: v.End, Prot: v.Prot, Flags: v.Flags, Pgoff: v.Pgoff,
 		Backing: v.Backing, Private: v.Private, release: v.release}
 	c.lockSeq.Store(lockSeqNone)
-	c.anon.Store(v.anon.Load())
+	c.anon.Store(v.anon.Load()) // anon_vma_clone
 	if c.Backing != nil {
 		c.Backing.Open(c)
 	}
@@ -187,7 +189,7 @@ func (v *VMA) Slice(start, end uint64) *VMA {
 	c := &VMA{Start: start, End: end, Prot: v.Prot, Flags: v.Flags, Pgoff: v.PgoffAt(start),
 		Backing: v.Backing, Private: v.Private, release: v.release}
 	c.lockSeq.Store(lockSeqNone)
-	c.anon.Store(v.anon.Load())
+	c.anon.Store(v.anon.Load()) // anon_vma_clone
 	if c.Backing != nil {
 		c.Backing.Open(c)
 	}
