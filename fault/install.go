@@ -124,8 +124,11 @@ func (mm *MM) install(vf *VMFault, page pgtable.PFN, flags pgtable.PTE) Result {
 		return Retry
 	}
 	old := leaf.Get(addr)
-	if permits(old, vf.Write()) {
-		// A racing fault got here first.
+	if permits(old, vf.Write()) || vf.Write() && vf.VMA.Flags&vma.FlagShared == 0 && mm.anonPTE(old) {
+		// A racing fault got here first. (If it mapped an anonymous
+		// page that a fork has since write-protected, replacing it
+		// would lose its contents: the access tries again, and
+		// wpFault copies or reuses that page.)
 		leaf.Unlock()
 		mm.Frames.Put(page)
 		c.InstallRaced.Add(1)
