@@ -68,3 +68,13 @@ func (as *AddressSpace) TakeFrameRef(addr uint64) func() {
 	as.frames.Get(p)
 	return func() { as.frames.Put(p) }
 }
+
+// SetForkHook makes every Fork call h with the start of each parent VMA
+// in the window of the Linux 6.4 fork race (after the child's VMA took
+// its anon_vma state, before the page tables are copied), until the
+// returned func restores the previous hook.
+func SetForkHook(h func(start uint64)) (restore func()) {
+	old := testHookForkVMA
+	testHookForkVMA = func(v *vma.VMA) { h(v.Start) }
+	return func() { testHookForkVMA = old }
+}
