@@ -9,7 +9,6 @@ import (
 	"github.com/vmsim/vmsim/mmap"
 )
 
-
 // proc is an address space with one thread, for the fork tests.
 type proc struct {
 	t  *testing.T
