@@ -111,9 +111,7 @@ func (f *Frames) WriteAt(p PFN, b []byte, off int) {
 func (f *Frames) Copy(dst, src PFN) {
 	s := f.frame(src)
 	d := f.exclusive(dst)
-	for i := range d {
-		d[i] = atomic.LoadUint64(&s[i])
-	}
+	copyWords(d, s)
 	f.publish(dst, d)
 }
 

@@ -240,7 +240,18 @@ func (f *Frames) InUse() int { return int(f.inUse.Load()) }
 //
 // Compare mm/page_alloc.c: alloc_pages() with __GFP_ZERO, whose per-CPU
 // lists are LIFO for the same cache-warmth reason.
-func (f *Frames) Alloc() (PFN, error) {
+func (f *Frames) Alloc() (PFN, error) { return f.alloc(ZeroPFN) }
+
+// AllocCopy is Alloc with the new frame holding a copy of frame src's
+// contents instead of zeros (a copy-on-write fault's new page: Linux
+// allocates without __GFP_ZERO and copies). Each word of src is read
+// atomically; the copy is not a snapshot of a src being written. Safe for
+// concurrent use.
+func (f *Frames) AllocCopy(src PFN) (PFN, error) { return f.alloc(src) }
+
+// alloc takes a free frame and gives it the contents of src (zeros for
+// ZeroPFN).
+func (f *Frames) alloc(src PFN) (PFN, error) {
 	f.mu.Lock()
 	var p PFN
 	if k := len(f.free); k > 0 {
@@ -258,24 +269,39 @@ func (f *Frames) Alloc() (PFN, error) {
 	}
 	f.mu.Unlock()
 
-	// The frame is ours now: give it zeroed storage. Recycled storage is
-	// cleared with plain stores: nobody can reach it, since the frame was
-	// freed only after every translation to it was shot down. Fresh
-	// storage (FreshStorage) is for simulations that skip that, whose
-	// stale readers may still be loading the old storage.
+	// The frame is ours now: give it zeroed (or copied) storage.
+	// Recycled storage is written with plain stores: nobody can reach
+	// it, since the frame was freed only after every translation to it
+	// was shot down. Fresh storage (FreshStorage) is for simulations
+	// that skip that, whose stale readers may still be loading the old
+	// storage.
 	c := f.chunks[p>>chunkShift].Load()
 	w := c.spare[p&chunkMask]
 	c.spare[p&chunkMask] = nil
-	if w == nil || f.fresh.Load() {
+	switch {
+	case w == nil || f.fresh.Load():
 		w = new([WordsPerPage]uint64)
-	} else {
+		if src != ZeroPFN {
+			copyWords(w, f.frame(src))
+		}
+	case src == ZeroPFN:
 		*w = [WordsPerPage]uint64{}
+	default:
+		copyWords(w, f.frame(src))
 	}
 	f.publish(p, w)
 	c.anon[p&chunkMask].Store(0)
 	f.ref(p).Store(1)
 	f.inUse.Add(1)
 	return p, nil
+}
+
+// copyWords copies src into d, which nobody else can reach, reading each
+// word of src atomically.
+func copyWords(d, src *[WordsPerPage]uint64) {
+	for i := range d {
+		d[i] = atomic.LoadUint64(&src[i])
+	}
 }
 
 // SetAnon records that frame p is an anonymous page of the anon_vma with
