@@ -86,12 +86,11 @@ func (mm *MM) finishFault(vf *VMFault) Result {
 	shared := v.Flags&vma.FlagShared != 0
 	if vf.Write() && !shared && !owned {
 		mm.prepareAnon(vf)
-		np, err := mm.Frames.Alloc()
+		np, err := mm.Frames.AllocCopy(page)
 		if err != nil {
 			mm.Frames.Put(page)
 			return OOM
 		}
-		mm.Frames.Copy(np, page)
 		mm.Frames.SetAnon(np, v.AnonVMA())
 		mm.Frames.Put(page)
 		page, owned = np, true
@@ -205,11 +204,10 @@ func (mm *MM) wpCopy(vf *VMFault, old pgtable.PTE) Result {
 	p := old.PFN()
 	defer mm.Frames.Put(p)
 	mm.prepareAnon(vf)
-	np, err := mm.Frames.Alloc()
+	np, err := mm.Frames.AllocCopy(p)
 	if err != nil {
 		return OOM
 	}
-	mm.Frames.Copy(np, p)
 	mm.Frames.SetAnon(np, v.AnonVMA())
 	c := vf.ctx.Counters
 	leaf := mm.Table.LockLeaf(vf.Address)

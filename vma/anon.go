@@ -144,8 +144,17 @@ func (v *VMA) ForkAnon(p *VMA) {
 		v.anon.Store(nil)
 		return
 	}
-	a := NewAnonVMA(st.anon)
-	chain := make([]*AnonVMA, len(st.chain), len(st.chain)+1)
-	copy(chain, st.chain)
-	v.anon.Store(&anonState{anon: a, chain: append(chain, a)})
+	// One allocation for the common case of a first fork (a chain of
+	// one grows to two): fork copies every VMA of the parent.
+	n := &struct {
+		st    anonState
+		a     AnonVMA
+		chain [2]*AnonVMA
+	}{a: AnonVMA{id: anonIDs.Add(1), parent: st.anon}}
+	chain := n.chain[:0]
+	if len(st.chain) >= len(n.chain) {
+		chain = make([]*AnonVMA, 0, len(st.chain)+1)
+	}
+	n.st = anonState{anon: &n.a, chain: append(append(chain, st.chain...), &n.a)}
+	v.anon.Store(&n.st)
 }
