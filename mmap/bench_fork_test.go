@@ -236,4 +236,3 @@ func benchCOWKernel(b *testing.B) {
 	}
 	benchPer(b, int64(b.N), "ns/fault")
 }
-
