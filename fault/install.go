@@ -229,6 +229,7 @@ func (mm *MM) wpCopy(vf *VMFault, old pgtable.PTE) Result {
 	leaf.Unlock()
 	c.Installs.Add(1)
 	c.CopyOnWrite.Add(1)
+	traceStep(vf.ctx, trace.Note, vf.Address, "cow: copy")
 	traceInstall(vf.ctx, vf.Address, np)
 	mm.shootdown(vf.Address, vf.Address+pgtable.PageSize)
 	mm.Frames.Put(p) // the old PTE's reference
