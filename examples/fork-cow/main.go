@@ -129,14 +129,14 @@ func cow(w io.Writer, p mmap.Policy, timeline bool) error {
 		if err := errors.Join(err1, err2); err != nil {
 			return err
 		}
-		fmt.Fprintf(w, "private %d  %#-6x  %#-6x\n", i, pv, cv)
+		fmt.Fprintf(w, "private %d  %#-6x  %#x\n", i, pv, cv)
 	}
 	pv, err1 := pt.ReadUint64(shared)
 	cv, err2 := ct.ReadUint64(shared)
 	if err := errors.Join(err1, err2); err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "shared     %#-6x  %#-6x\n\n", pv, cv)
+	fmt.Fprintf(w, "shared     %#-6x  %#x\n\n", pv, cv)
 	for _, s := range []struct {
 		name string
 		as   *mmap.AddressSpace
