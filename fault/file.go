@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/vmsim/vmsim/pgtable"
+	"github.com/vmsim/vmsim/sched"
 	"github.com/vmsim/vmsim/vma"
 )
 
@@ -103,8 +104,13 @@ type inode struct {
 	// truncMu serializes the operations that change the size (Truncate,
 	// WriteAt), as Linux's i_rwsem, so that a Truncate's three phases
 	// (shrink, zap, drop) see no size change in between. Never held by a
-	// fault.
-	truncMu sync.Mutex
+	// fault. A sched.Mutex: Truncate holds it across the callbacks that
+	// zap mappings, which are full of scheduling points.
+	truncMu sched.Mutex
+	// sched is the Sched truncMu is bound to (BindSched), or nil. Atomic;
+	// stored once, with schedMu held.
+	sched   atomic.Pointer[sched.Sched]
+	schedMu sync.Mutex
 
 	// mu protects disk and every change to the page cache's contents,
 	// and is held to read a cached frame in ReadAt (so it cannot be

@@ -6,11 +6,39 @@ import (
 	"sync/atomic"
 
 	"github.com/vmsim/vmsim/pgtable"
+	"github.com/vmsim/vmsim/sched"
 )
 
 // ErrOtherPool: the file's page cache is bound to another pool of
 // physical frames (mmap reports ENODEV).
 var ErrOtherPool = errors.New("fault: file's page cache belongs to another physical memory")
+
+// ErrOtherSched: the file is used by address spaces controlled by another
+// Sched (another schedule of an exploration, or none); mmap reports
+// ENODEV. A file used in a controlled run must be made by that run's
+// scenario.
+var ErrOtherSched = errors.New("fault: file belongs to another controlled run")
+
+// BindSched binds the file's size lock to s (see package sched), so that a
+// Truncate or WriteAt racing with faults in a controlled run is a wait
+// the Sched knows about; package mmap calls it when an address space maps
+// the file. Binding a nil Sched to an unbound file, or the Sched the file
+// is bound to, is a no-op; binding any other Sched (nil included) to a
+// bound file returns ErrOtherSched. Safe for concurrent use.
+func (f *File) BindSched(s *sched.Sched) error {
+	in := f.ino
+	in.schedMu.Lock()
+	defer in.schedMu.Unlock()
+	switch cur := in.sched.Load(); {
+	case cur == s:
+		return nil
+	case cur == nil:
+		in.truncMu.Bind(s, "i_rwsem")
+		in.sched.Store(s)
+		return nil
+	}
+	return ErrOtherSched
+}
 
 // Bind binds the file's page cache to frames before the first fault, so
 // that mmap can refuse a file whose cache lives in another address

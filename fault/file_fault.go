@@ -1,11 +1,8 @@
 package fault
 
 import (
-	"runtime"
-	"strconv"
-	"time"
-
 	"github.com/vmsim/vmsim/pgtable"
+	"github.com/vmsim/vmsim/sched"
 )
 
 // maxFillAttempts bounds Fault's loop of "look up, else read": a read's
@@ -106,7 +103,7 @@ func (f *File) Fault(vf *VMFault) Result {
 		// for a retry that will find the page cached (mm/filemap.c:
 		// filemap_fault → maybe_unlock_mmap_for_io).
 		released := vf.ReleaseForIO()
-		res := in.fill(pc, vf.Pgoff)
+		res := in.fill(vf.Sched(), pc, vf.Pgoff)
 		if res.Error() {
 			return res
 		}
@@ -140,36 +137,33 @@ func (in *inode) bind(frames *pgtable.Frames) *pageCache {
 // Major if this call did the I/O, or 0; the caller looks the page up
 // again (it may be gone already, or never inserted if a Truncate or
 // DropCache won the race).
-func (in *inode) fill(pc *pageCache, pgoff uint64) Result {
-	led := false
-	v, _, _ := pc.flights.Do(strconv.FormatUint(pgoff, 10), func() (any, error) {
-		led = true
-		return in.readPage(pc, pgoff), nil
-	})
+func (in *inode) fill(s *sched.Sched, pc *pageCache, pgoff uint64) Result {
+	res, led := pc.flights.do(s, pgoff, func() Result { return in.readPage(s, pc, pgoff) })
 	if !led {
 		in.waits.Add(1)
-		return v.(Result) &^ Major
+		return res &^ Major
 	}
-	return v.(Result)
+	return res
 }
 
 // readPage reads page pgoff into a new frame and inserts it into pc,
 // unless it is already there, beyond the end of the file, or pc has been
 // unbound meanwhile. Compare mm/filemap.c: page_cache_read /
 // filemap_add_folio and filemap_read_folio.
-func (in *inode) readPage(pc *pageCache, pgoff uint64) Result {
+func (in *inode) readPage(s *sched.Sched, pc *pageCache, pgoff uint64) Result {
 	// A read that completed between the caller's miss and this flight
 	// starting has left the page in the cache: no I/O needed.
 	if pc.pages.Load(pgoff) != 0 {
 		return 0
 	}
 	if in.latency > 0 {
-		diskRead(in.latency) // with no lock held
+		s.Sleep(in.latency) // with no lock held
 	}
 	p, err := pc.frames.Alloc()
 	if err != nil {
 		return OOM
 	}
+	s.Point("pagecache.insert")
 	in.mu.Lock()
 	if in.cache.Load() != pc || pgoff >= pagesOf(in.size.Load()) || pc.pages.Load(pgoff) != 0 {
 		// Truncated, dropped or filled meanwhile (the last only by a
@@ -191,19 +185,4 @@ func (in *inode) readPage(pc *pageCache, pgoff uint64) Result {
 		return 0 // a zero-filled shmem page is a minor fault (shmem_fault)
 	}
 	return Major
-}
-
-// diskRead takes d, the simulated I/O time. time.Sleep rounds short
-// sleeps up to the runtime's timer granularity (about a millisecond when
-// the process is otherwise idle), so latencies under a millisecond are
-// waited out by yielding until the deadline instead: they cost CPU, but
-// take the time asked for.
-func diskRead(d time.Duration) {
-	if d >= time.Millisecond {
-		time.Sleep(d)
-		return
-	}
-	for deadline := time.Now().Add(d); time.Now().Before(deadline); {
-		runtime.Gosched()
-	}
 }

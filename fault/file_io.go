@@ -21,6 +21,7 @@ func (f *File) ReadAt(p []byte, off int64) (int, error) {
 		return 0, ErrInvalid
 	}
 	in := f.ino
+	in.sched.Load().Point("file.read")
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	size := in.size.Load()

@@ -125,6 +125,19 @@ func (mm *MM) newFault(ctx *Context, v *vma.VMA, addr uint64, flags Flags) *VMFa
 	return &ctx.vf
 }
 
+// lookup finds the VMA covering addr in the published tree: a scheduling
+// point, then one atomic load and a search.
+//
+// Preconditions: the caller is inside an RCU read-side section or holds
+// the mmap lock.
+func (mm *MM) lookup(ctx *Context, addr uint64) *vma.VMA {
+	mm.s.Point("tree.lookup")
+	snap := mm.Tree.Snapshot()
+	v := snap.Find(addr)
+	mm.traceLookup(ctx, addr, v, snap.Version())
+	return v
+}
+
 func (mm *MM) traceLookup(ctx *Context, addr uint64, v *vma.VMA, version uint64) {
 	if tb := ctx.Trace; tb != nil {
 		arg := "none"
@@ -161,9 +174,7 @@ func (mm *MM) faultRCU(ctx *Context, addr uint64, flags Flags) Outcome {
 func (mm *MM) tryRCU(ctx *Context, addr uint64, flags Flags) (out Outcome, done bool) {
 	r := ctx.Reader
 	r.Lock()
-	snap := mm.Tree.Snapshot()
-	v := snap.Find(addr)
-	mm.traceLookup(ctx, addr, v, snap.Version())
+	v := mm.lookup(ctx, addr)
 	if v == nil {
 		r.Unlock()
 		if mm.cfg.Quirks.Has(QuirkNoLockFallback) {
@@ -205,6 +216,7 @@ func (mm *MM) tryRCU(ctx *Context, addr uint64, flags Flags) (out Outcome, done 
 		return outcomeOf(res), true
 	}
 	// Slow path: pin the VMA, leave RCU, and let the backing sleep.
+	mm.s.Point("vma.tryget")
 	if !v.TryGet() {
 		r.Unlock()
 		traceStep(ctx, trace.Retry, addr, "tryget failed")
@@ -222,6 +234,7 @@ func (mm *MM) tryRCU(ctx *Context, addr uint64, flags Flags) (out Outcome, done 
 	traceStep(ctx, trace.SlowPath, addr, "")
 	vf.Flags &^= FlagRCU
 	res = mm.doFault(vf)
+	mm.s.Point("vma.put")
 	v.Put()
 	if res&Retry != 0 {
 		traceStep(ctx, trace.Retry, addr, "fault retry")
@@ -245,6 +258,7 @@ func (mm *MM) mapFast(vf *VMFault) Result {
 		return Retry
 	}
 	start, end := mm.faultAround(vf)
+	mm.s.Point("fault.map_pages")
 	return pm.MapPages(vf, start, end)
 }
 
@@ -295,6 +309,7 @@ func (mm *MM) doFault(vf *VMFault) Result {
 		// that then fails (a page beyond EOF: SIGBUS) still leaves one.
 		mm.prepareAnon(vf)
 	}
+	mm.s.Point("fault.fault")
 	res := ops.Fault(vf)
 	if res&Major != 0 {
 		vf.ctx.Counters.Pgmajfault.Add(1)
@@ -313,6 +328,7 @@ func (mm *MM) doFaultPinned(vf *VMFault) Result {
 	if v.Backing != nil && !vf.Write() {
 		if pm, ok := v.Backing.(PageMapper); ok {
 			start, end := mm.faultAround(vf)
+			mm.s.Point("fault.map_pages")
 			if res := pm.MapPages(vf, start, end); res&NoPage != 0 {
 				return res
 			}
@@ -335,13 +351,11 @@ func (mm *MM) faultMmapLock(ctx *Context, addr uint64, flags Flags) Outcome {
 	ctx.Counters.LockedFaults.Add(1)
 	for try := 0; ; try++ {
 		mm.lock.RLock()
-		snap := mm.Tree.Snapshot()
-		v := snap.Find(addr)
-		mm.traceLookup(ctx, addr, v, snap.Version())
+		v := mm.lookup(ctx, addr)
 		if v == nil {
 			// mm/memory.c: lock_mm_and_find_vma(): the VMA above may be
 			// a stack that grows down to addr (Linux 6.5+).
-			grows := mm.growsInto(snap, addr)
+			grows := mm.growsInto(mm.Tree.Snapshot(), addr)
 			mm.lock.RUnlock()
 			if grows && mm.expandStack(ctx, addr) {
 				continue // the VMA covers addr now: look it up again
@@ -383,9 +397,7 @@ func (mm *MM) faultPerVMA(ctx *Context, addr uint64, flags Flags) Outcome {
 	c := ctx.Counters
 	r := ctx.Reader
 	r.Lock()
-	snap := mm.Tree.Snapshot()
-	v := snap.Find(addr)
-	mm.traceLookup(ctx, addr, v, snap.Version())
+	v := mm.lookup(ctx, addr)
 	if v == nil {
 		r.Unlock()
 		c.VMALockAbort.Add(1)
@@ -395,8 +407,15 @@ func (mm *MM) faultPerVMA(ctx *Context, addr uint64, flags Flags) Outcome {
 		return mm.fallback(ctx, addr, flags, "no vma")
 	}
 	if !v.TryReadLock(mm.lockSeq.Load()) {
+		// Read inside the section: once it ends, with no reference, a
+		// writer may free v (lock_vma_under_rcu also tests the VMA's
+		// detached state under rcu_read_lock).
+		detached := !v.Attached()
 		r.Unlock()
-		if !v.Attached() {
+		if mm.testVMALockRefused != nil {
+			mm.testVMALockRefused()
+		}
+		if detached {
 			c.VMALockMiss.Add(1)
 		}
 		c.VMALockAbort.Add(1)

@@ -63,6 +63,7 @@ func (mm *MM) mapPage(vf *VMFault, addr uint64, p pgtable.PFN) bool {
 		vf.ctx.Counters.InstallRaced.Add(1)
 		return false
 	}
+	mm.s.Point("pte.install")
 	mm.Frames.Get(p)
 	leaf.SetLocked(addr, pgtable.MakePTE(p, pteFlags(v, false)))
 	leaf.Unlock()
@@ -133,6 +134,7 @@ func (mm *MM) install(vf *VMFault, page pgtable.PFN, flags pgtable.PTE) Result {
 		c.InstallRaced.Add(1)
 		return NoPage
 	}
+	mm.s.Point("pte.install")
 	leaf.SetLocked(addr, pgtable.MakePTE(page, flags))
 	leaf.Unlock()
 	c.Installs.Add(1)
@@ -174,6 +176,7 @@ func (mm *MM) wpFault(vf *VMFault) Result {
 	}
 	p := e.PFN()
 	if e&pgtable.PTEAnon != 0 || mm.Frames.Refcount(p) == 1 {
+		mm.s.Point("pte.install")
 		leaf.SetLocked(vf.Address, e|pgtable.PTEAnon|pgtable.PTEWrite|pgtable.PTEDirty)
 		leaf.Unlock()
 		vf.ctx.Counters.Installs.Add(1)
@@ -225,6 +228,7 @@ func (mm *MM) wpCopy(vf *VMFault, old pgtable.PTE) Result {
 		c.InstallRaced.Add(1)
 		return NoPage
 	}
+	mm.s.Point("pte.install")
 	leaf.SetLocked(vf.Address, pgtable.MakePTE(np, pteFlags(v, true)|pgtable.PTEAnon))
 	leaf.Unlock()
 	c.Installs.Add(1)

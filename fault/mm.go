@@ -1,11 +1,11 @@
 package fault
 
 import (
-	"sync"
 	"sync/atomic"
 
 	"github.com/vmsim/vmsim/pgtable"
 	"github.com/vmsim/vmsim/rcu"
+	"github.com/vmsim/vmsim/sched"
 	"github.com/vmsim/vmsim/trace"
 	"github.com/vmsim/vmsim/vma"
 )
@@ -29,11 +29,13 @@ type MM struct {
 	RCU    *rcu.Domain     // immutable; grace periods for freeing VMAs
 
 	cfg Config // immutable after NewMM
+	// s is cfg.Sched: nil when free-running. Immutable.
+	s *sched.Sched
 
 	// lock is the mmap lock (mmap_lock): read-held by faults under
 	// PolicyMmapLock and by fallbacks, write-held by every syscall that
 	// changes the tree.
-	lock sync.RWMutex
+	lock sched.RWMutex
 	// lockSeq is mm_lock_seq: bumped by WriteUnlock, which releases every
 	// per-VMA write mark of that write cycle at once. Atomic; written only
 	// with lock write-held.
@@ -45,6 +47,11 @@ type MM struct {
 	// expandStackFn grows a VM_GROWSDOWN VMA (see stack.go); nil: no
 	// growth. Set once by SetExpandStack before any fault.
 	expandStackFn ExpandStackFunc
+
+	// testVMALockRefused, set only by tests before any fault, runs in
+	// faultPerVMA once a refused VMA read lock has left its RCU
+	// read-side section: where a writer may free the VMA.
+	testVMALockRefused func()
 }
 
 // NewMM returns an MM with an empty tree and page table, drawing frames
@@ -62,8 +69,13 @@ func NewMM(frames *pgtable.Frames, cfg Config) *MM {
 		Tree:      vma.NewTree(),
 		RCU:       rcu.NewDomain(),
 		cfg:       cfg,
+		s:         cfg.Sched,
 		shootdown: func(uint64, uint64) {},
 	}
+	mm.lock.Bind(mm.s, "mmap_lock")
+	mm.Table.Bind(mm.s)
+	mm.Tree.Bind(mm.s)
+	mm.RCU.Bind(mm.s)
 	// Every lookup here runs inside an RCU read-side section or under
 	// the mmap lock, so the tree's replaced nodes can be reused a grace
 	// period after the publish that replaced them.
@@ -74,6 +86,9 @@ func NewMM(frames *pgtable.Frames, cfg Config) *MM {
 // Config returns the configuration the MM was built with, defaults filled
 // in. Safe for concurrent use.
 func (mm *MM) Config() Config { return mm.cfg }
+
+// Sched returns the Sched that controls the MM, or nil when it runs free.
+func (mm *MM) Sched() *sched.Sched { return mm.s }
 
 // SetShootdown installs the TLB shootdown the handler calls after it
 // replaces a PTE (copy-on-write). Call it once, before the first fault.

@@ -2,6 +2,7 @@ package fault
 
 import (
 	"github.com/vmsim/vmsim/pgtable"
+	"github.com/vmsim/vmsim/sched"
 	"github.com/vmsim/vmsim/vma"
 )
 
@@ -152,3 +153,9 @@ func (vf *VMFault) Write() bool { return vf.Flags&FlagWrite != 0 }
 // Frames returns the physical-frame pool of the faulting address space;
 // backings allocate their pages from it.
 func (vf *VMFault) Frames() *pgtable.Frames { return vf.mm.Frames }
+
+// Sched returns the Sched that controls the faulting address space, or nil
+// when it runs free. A backing that blocks (sleeps for I/O, waits for
+// another fault) must do it through the Sched (Sleep, Wait, a bound Mutex),
+// so that a controlled run knows about the wait.
+func (vf *VMFault) Sched() *sched.Sched { return vf.mm.s }

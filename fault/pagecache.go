@@ -1,9 +1,6 @@
 package fault
 
-import (
-	"github.com/vmsim/vmsim/pgtable"
-	"golang.org/x/sync/singleflight"
-)
+import "github.com/vmsim/vmsim/pgtable"
 
 // pageCache is an inode's page cache bound to one pool of physical frames:
 // Linux's struct address_space (its i_pages xarray) with the frames it
@@ -28,7 +25,7 @@ type pageCache struct {
 	// flights deduplicates concurrent misses on one page, keyed by page
 	// offset (Linux: the locked folio that filemap_fault waits on). Safe
 	// for concurrent use.
-	flights singleflight.Group
+	flights flights
 }
 
 // tryGet returns the frame caching page pgoff with a new reference for the

@@ -3,6 +3,8 @@ package fault
 import (
 	"fmt"
 	"strings"
+
+	"github.com/vmsim/vmsim/sched"
 )
 
 // Policy selects how a fault finds and pins its VMA against concurrent
@@ -137,4 +139,7 @@ type Config struct {
 	// MaxRetries bounds the lockless attempts of one fault before it
 	// falls back to the mmap read lock; 0 means 3.
 	MaxRetries int
+	// Sched, if not nil, controls the MM's locks, waits and scheduling
+	// points (see package sched); nil is free-running.
+	Sched *sched.Sched
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/vmsim/vmsim/fault"
 	"github.com/vmsim/vmsim/pgtable"
+	"github.com/vmsim/vmsim/sched"
 	"github.com/vmsim/vmsim/trace"
 	"github.com/vmsim/vmsim/vma"
 )
@@ -58,6 +59,12 @@ type Config struct {
 	// Trace, if non-nil, records syscalls, faults, TLB shootdowns and
 	// every load and store.
 	Trace *trace.Recorder
+	// Sched, if non-nil, controls every lock, wait and scheduling point
+	// of the address space and of the files it maps (see package sched):
+	// only the Sched's threads may then use it, one step at a time.
+	// Package explore sets it (Env.New); nil, the default, is
+	// free-running.
+	Sched *sched.Sched
 }
 
 func (c *Config) fill() error {
@@ -184,6 +191,7 @@ func New(cfg Config) (*AddressSpace, error) {
 			Quirks:           cfg.Quirks,
 			FaultAroundPages: cfg.FaultAroundPages,
 			MaxRetries:       cfg.MaxRetries,
+			Sched:            cfg.Sched,
 		}),
 		rec: cfg.Trace,
 	}

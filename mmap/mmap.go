@@ -5,6 +5,7 @@ import (
 
 	"github.com/vmsim/vmsim/fault"
 	"github.com/vmsim/vmsim/pgtable"
+	"github.com/vmsim/vmsim/sched"
 	"github.com/vmsim/vmsim/trace"
 	"github.com/vmsim/vmsim/vma"
 )
@@ -241,6 +242,12 @@ func (as *AddressSpace) doMmap(addr, length uint64, prot Prot, flags Flag, file 
 			c.abortLocked()
 			return 0, EINVAL
 		}
+		if b, ok := file.(interface{ BindSched(*sched.Sched) error }); ok {
+			if err := b.BindSched(as.cfg.Sched); err != nil {
+				c.abortLocked()
+				return 0, ENODEV
+			}
+		}
 		if b, ok := file.(interface{ Bind(*pgtable.Frames) error }); ok {
 			if err := b.Bind(as.frames); err != nil {
 				c.abortLocked()
@@ -259,6 +266,10 @@ func (as *AddressSpace) doMmap(addr, length uint64, prot Prot, flags Flag, file 
 			pgoff = 0
 			shm := fault.NewShmem(length)
 			if err := shm.Bind(as.frames); err != nil {
+				c.abortLocked()
+				return 0, ENODEV
+			}
+			if err := shm.BindSched(as.cfg.Sched); err != nil {
 				c.abortLocked()
 				return 0, ENODEV
 			}

@@ -78,9 +78,6 @@ type vmaFrees struct {
 	// free ends one VMA's life (AddressSpace.freeVMA). Immutable after
 	// New.
 	free func(*vma.VMA)
-	// batches holds empty *vmaBatch values for reuse. Safe for
-	// concurrent use.
-	batches sync.Pool
 
 	mu   sync.Mutex
 	open bool      // a change is open; protected by mu
@@ -92,23 +89,36 @@ type vmaFrees struct {
 // belong to its callback, which empties them and puts the batch back in
 // the pool.
 type vmaBatch struct {
-	f    *vmaFrees  // immutable
+	f    *vmaFrees  // the owner while the batch is in use; nil in the pool
 	vmas []*vma.VMA // see above
 	run  func()     // b.runFrees, bound once; immutable
 }
 
-// init prepares f; free ends one VMA's life. Called once, by New.
-func (f *vmaFrees) init(free func(*vma.VMA)) {
-	f.free = free
-	f.batches.New = func() any {
-		b := &vmaBatch{f: f}
-		b.run = b.runFrees
-		return b
-	}
+// vmaBatches holds empty batches for reuse by every address space. One
+// pool for all, not one per address space: a pool keeps what it holds
+// until the second garbage collection after, and batches that pointed at
+// their address space would keep thousands of closed ones alive (an
+// exploration makes one per schedule). Safe for concurrent use.
+var vmaBatches sync.Pool
+
+// newBatch makes a batch for the pool.
+func newBatch() any {
+	b := new(vmaBatch)
+	b.run = b.runFrees
+	return b
 }
 
-// batch returns an empty batch.
-func (f *vmaFrees) batch() *vmaBatch { return f.batches.Get().(*vmaBatch) }
+func init() { vmaBatches.New = newBatch }
+
+// init prepares f; free ends one VMA's life. Called once, by New.
+func (f *vmaFrees) init(free func(*vma.VMA)) { f.free = free }
+
+// batch returns an empty batch owned by f.
+func (f *vmaFrees) batch() *vmaBatch {
+	b := vmaBatches.Get().(*vmaBatch)
+	b.f = f
+	return b
+}
 
 // runFrees is a batch's RCU callback: it frees the batch's VMAs, in the
 // order they were released, and recycles the batch.
@@ -118,7 +128,8 @@ func (b *vmaBatch) runFrees() {
 		b.vmas[i] = nil
 	}
 	b.vmas = b.vmas[:0]
-	b.f.batches.Put(b)
+	b.f = nil
+	vmaBatches.Put(b)
 }
 
 // begin marks a change open: frees are queued until end.

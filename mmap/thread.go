@@ -30,6 +30,10 @@ type Thread struct {
 	hits      int64 // owned by the driving goroutine: hits not yet published
 	seenGen   uint64
 	closed    bool // owned by the driving goroutine
+	// fast is set when loads may take ReadUint64's inlined TLB-hit path:
+	// no tracing and no Sched, whose points that path would skip.
+	// Immutable.
+	fast bool
 }
 
 // NewThread returns a new simulated CPU attached to the address space.
@@ -51,8 +55,14 @@ func (as *AddressSpace) NewThreadNamed(name string) *Thread {
 	if as.rec != nil {
 		t.ctx.Trace = as.rec.Track(name)
 	}
+	t.fast = t.ctx.Trace == nil && as.cfg.Sched == nil
 	return t
 }
+
+// Track returns the thread's trace track, or nil when the address space
+// does not trace (Config.Trace). Events on it must be emitted by the
+// goroutine driving the thread.
+func (t *Thread) Track() *trace.Buffer { return t.ctx.Trace }
 
 // ID returns the thread's number, unique within its address space.
 func (t *Thread) ID() int { return t.id }
@@ -110,13 +120,17 @@ func (t *Thread) applyFlushes(g uint64) {
 // translate returns the TLB entry translating addr for the access,
 // filling it from the page table on a miss. It returns nil when the page
 // table has no PTE allowing the access: the caller ends the access and
-// faults.
+// faults. A translation found is the access's scheduling point
+// ("tlb.hit", "tlb.fill"): in a controlled run other threads may take
+// steps between it and the load or store that uses it, while the access
+// is in flight, which a TLB shootdown must wait for.
 //
 // Preconditions: between begin and end.
 func (t *Thread) translate(addr uint64, write bool) *tlbEntry {
 	vpn := addr >> pgtable.PageShift
 	if e := t.tlb.lookup(vpn); e != nil && (e.write || !write) {
 		t.countHit()
+		t.as.cfg.Sched.Point("tlb.hit")
 		return e
 	}
 	t.tlbMisses.Add(1)
@@ -125,7 +139,9 @@ func (t *Thread) translate(addr uint64, write bool) *tlbEntry {
 		return nil
 	}
 	p := pte.PFN()
-	return t.tlb.fill(vpn, t.as.frames.Slot(p), p, pte&pgtable.PTEWrite != 0)
+	e := t.tlb.fill(vpn, t.as.frames.Slot(p), p, pte&pgtable.PTEWrite != 0)
+	t.as.cfg.Sched.Point("tlb.fill")
+	return e
 }
 
 // countHit counts a TLB hit locally, publishing every 64 so that the hot
@@ -180,8 +196,9 @@ func (t *Thread) Fault(addr uint64, write bool) error {
 // ReadUint64 loads the 8 bytes at addr (little-endian). An aligned load
 // is atomic, as on x86; an unaligned one is a byte-wise Read.
 func (t *Thread) ReadUint64(addr uint64) (uint64, error) {
-	// Fast path: a TLB hit with no flush pending and tracing off.
-	if addr&7 == 0 && t.ctx.Trace == nil {
+	// Fast path: a TLB hit with no flush pending, tracing off and no
+	// Sched.
+	if addr&7 == 0 && t.fast {
 		t.sd.active.Store(1)
 		if t.sd.gen.Load() == t.seenGen {
 			vpn := addr >> pgtable.PageShift

@@ -1,12 +1,12 @@
 package mmap
 
 import (
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/vmsim/vmsim/pgtable"
+	"github.com/vmsim/vmsim/sched"
 	"github.com/vmsim/vmsim/trace"
 )
 
@@ -102,17 +102,20 @@ func (s *shootdownState) queue(start, end uint64) uint64 {
 }
 
 // wait blocks until the thread has no access in flight that began before
-// gen was published. It spins briefly, then yields, then sleeps.
-func (s *shootdownState) wait(gen uint64) {
-	for i := 0; s.active.Load() != 0 && s.acked.Load() < gen; i++ {
-		switch {
-		case i < 64:
-		case i < 1024:
-			runtime.Gosched()
-		default:
-			time.Sleep(time.Microsecond)
-		}
+// gen was published. Free-running it spins briefly, then yields, then
+// sleeps a microsecond at a time (sched.Spin); controlled, the shooter is
+// not chosen until the access has ended.
+func (s *shootdownState) wait(sc *sched.Sched, gen uint64) {
+	if s.done(gen) {
+		return
 	}
+	sc.Spin("tlb.shootdown.wait", time.Microsecond, func() bool { return s.done(gen) })
+}
+
+// done reports whether the thread has no access in flight that began
+// before gen was published.
+func (s *shootdownState) done(gen uint64) bool {
+	return s.active.Load() == 0 || s.acked.Load() >= gen
 }
 
 // shootdown removes [start, end) from every thread's TLB and waits for
@@ -131,11 +134,12 @@ func (as *AddressSpace) shootdownTraced(start, end uint64, tb *trace.Buffer) {
 		tb.Emit(trace.Event{Kind: trace.ShootdownBegin, Addr: start, Len: end - start, Target: -1})
 	}
 	gens := make([]uint64, len(threads))
+	as.cfg.Sched.Point("tlb.shootdown")
 	for i, t := range threads {
 		gens[i] = t.sd.queue(start, end)
 	}
 	for i, t := range threads {
-		t.sd.wait(gens[i])
+		t.sd.wait(as.cfg.Sched, gens[i])
 	}
 	as.stats.shootdowns.Add(1)
 	if len(threads) > 0 {

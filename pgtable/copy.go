@@ -26,6 +26,7 @@ func (t *Table) CopyTo(dst *Table, start, end uint64, fn func(addr uint64, e PTE
 		if l.used == 0 || l.dead {
 			return true
 		}
+		t.s.Point("pte.copy")
 		var dl *Leaf
 		for i := pteIndex(lo); i <= pteIndex(hi-1); i++ {
 			e := PTE(l.pte[i].Load())

@@ -71,6 +71,7 @@ func (t *Table) moveSpan(src, dst, n uint64, ascending bool) {
 			second.mu.Lock()
 		}
 		if !sl.dead && !dl.dead {
+			t.s.Point("pte.move")
 			bad, at := moveEntriesLocked(sl, dl, src, dst, n, ascending)
 			unlockPair(first, second)
 			if bad != 0 {

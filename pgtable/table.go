@@ -2,8 +2,9 @@ package pgtable
 
 import (
 	"fmt"
-	"sync"
 	"sync/atomic"
+
+	"github.com/vmsim/vmsim/sched"
 )
 
 const (
@@ -66,7 +67,12 @@ type Table struct {
 	// mu is Linux's mm->page_table_lock: it serializes populating interior
 	// slots (installing a new table) and unlinking tables (FreeEmpty), so
 	// an installer never links a new leaf into a table being unlinked.
-	mu sync.Mutex
+	// A sched.Mutex: FreeEmpty takes leaf locks, which are scheduling
+	// points, while holding it.
+	mu sched.Mutex
+	// s controls the table's locks in a controlled run; nil when
+	// free-running. Immutable after Bind.
+	s *sched.Sched
 	// pgd is the root level. Slots are read lock-free, written under mu.
 	pgd [1 << levelBits]atomic.Pointer[pudTable]
 }
@@ -74,12 +80,24 @@ type Table struct {
 // NewTable returns an empty page table.
 func NewTable() *Table { return &Table{} }
 
+// Bind puts t's locks under the control of s (see package sched): taking
+// and releasing them become scheduling points. A nil s leaves t
+// free-running.
+//
+// Preconditions: t is empty and unused.
+func (t *Table) Bind(s *sched.Sched) {
+	t.s = s
+	t.mu.Bind(s, "page_table_lock")
+}
+
 // Leaf is one leaf page table: PTEsPerLeaf entries mapping LeafSize bytes
 // starting at Base(), with its own lock (Linux's split PTE lock,
 // pte_lockptr). Get is lock-free; SetLocked needs the lock, obtained from
 // Table.LockLeaf and released with Unlock.
 type Leaf struct {
-	mu sync.Mutex
+	// mu is the split PTE lock. A sched.Mutex: a fault holds it across
+	// the scheduling point of its PTE install.
+	mu sched.Mutex
 	// base is the address mapped by entry 0. Immutable.
 	base uint64
 	// dead is set, under mu, when FreeEmpty unlinks the leaf. A dead leaf
@@ -178,6 +196,7 @@ func (t *Table) populate(addr uint64) *Leaf {
 	l := leafSlot.Load()
 	if l == nil {
 		l = &Leaf{base: addr &^ (LeafSize - 1)}
+		l.mu.Bind(t.s, "ptl")
 		leafSlot.Store(l)
 	}
 	return l
@@ -213,8 +232,7 @@ func (l *Leaf) Get(addr uint64) PTE { return PTE(l.pte[l.index(addr)].Load()) }
 // Preconditions: l is locked (by LockLeaf).
 func (l *Leaf) SetLocked(addr uint64, e PTE) {
 	i := l.index(addr)
-	if l.mu.TryLock() {
-		l.mu.Unlock()
+	if !l.mu.Held() {
 		panic("pgtable: Leaf.SetLocked without the leaf lock")
 	}
 	slot := &l.pte[i]

@@ -63,6 +63,7 @@ func (t *Table) Zap(start, end uint64, dst []PFN) []PFN {
 	t.forEachLeaf(start, end, func(l *Leaf, lo, hi uint64) bool {
 		l.mu.Lock()
 		if l.used > 0 {
+			t.s.Point("pte.zap")
 			for i := pteIndex(lo); i <= pteIndex(hi-1); i++ {
 				e := PTE(l.pte[i].Load())
 				if e == 0 {
@@ -97,6 +98,7 @@ func (t *Table) Protect(start, end uint64, f func(PTE) PTE) {
 		if l.used == 0 {
 			return true
 		}
+		t.s.Point("pte.protect")
 		for i := pteIndex(lo); i <= pteIndex(hi-1); i++ {
 			old := PTE(l.pte[i].Load())
 			if !old.Present() {

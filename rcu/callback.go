@@ -68,8 +68,8 @@ type callbackQueue struct {
 	hurry bool
 	// hurryCh holds a token while hurry is set and the worker has not
 	// seen it: it wakes a worker that is letting callbacks collect.
-	// Capacity 1; sent to and drained only with mu held. Immutable
-	// after init.
+	// Capacity 1; sent to and drained only with mu held. Made with the
+	// worker, under mu; immutable after.
 	hurryCh chan struct{}
 	// delay is how long the worker lets a batch collect: lazyDelay
 	// (tests lengthen it, before the first Call, so that only a hurry
@@ -85,7 +85,9 @@ type callbackQueue struct {
 	// exited, or Close found it never started. Call panics from then on.
 	// Protected by mu.
 	stopped bool
-	// exited is closed when stopped is set. Immutable after init.
+	// exited is closed when the worker goroutine exits. Made with the
+	// worker, under mu; immutable after. Controlled domains (Bind) have
+	// no worker goroutine and leave it nil.
 	exited chan struct{}
 }
 
@@ -93,9 +95,7 @@ type callbackQueue struct {
 func (q *callbackQueue) init() {
 	q.work.L = &q.mu
 	q.progress.L = &q.mu
-	q.hurryCh = make(chan struct{}, 1)
 	q.delay = lazyDelay
-	q.exited = make(chan struct{})
 }
 
 // hurryLocked asks the worker to take the pending callbacks now.
@@ -144,9 +144,15 @@ func (d *Domain) Call(f func()) {
 	}
 	q.pending = append(q.pending, f)
 	q.queued++
+	if d.s != nil {
+		d.callControlledLocked()
+		return
+	}
 	switch {
 	case !q.running:
 		q.running = true
+		q.hurryCh = make(chan struct{}, 1)
+		q.exited = make(chan struct{})
 		go d.runCallbacks()
 	case q.idle:
 		q.idle = false
@@ -232,6 +238,10 @@ func (d *Domain) runCallbacks() {
 // of d (the callbacks wait for that section to end); Reader.Barrier panics
 // in the latter case instead of deadlocking.
 func (d *Domain) Barrier() {
+	if d.s != nil {
+		d.barrierControlled()
+		return
+	}
 	q := &d.cb
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -256,6 +266,10 @@ func (d *Domain) Barrier() {
 // the goroutine has stopped. Like Barrier, it must not be called from a
 // callback or from inside a read-side section of d.
 func (d *Domain) Close() {
+	if d.s != nil {
+		d.closeControlled()
+		return
+	}
 	q := &d.cb
 	q.mu.Lock()
 	if !q.closing {
@@ -267,9 +281,11 @@ func (d *Domain) Close() {
 			q.hurryLocked()
 		} else {
 			q.stopped = true
-			close(q.exited)
 		}
 	}
+	exited := q.exited // nil if the worker never started
 	q.mu.Unlock()
-	<-q.exited
+	if exited != nil {
+		<-exited
+	}
 }

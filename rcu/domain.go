@@ -3,6 +3,8 @@ package rcu
 import (
 	"sync"
 	"sync/atomic"
+
+	"github.com/vmsim/vmsim/sched"
 )
 
 // cacheLine is the padding unit that keeps hot words on lines of their own.
@@ -27,9 +29,15 @@ type Domain struct {
 	gpCtr atomic.Uint64
 	_     [cacheLine - 8]byte
 
+	// s controls d's points and waits in a controlled run; nil when
+	// free-running. Immutable after Bind.
+	s *sched.Sched
+
 	// gpMu serialises grace periods (liburcu's rcu_gp_lock): at most one
-	// goroutine at a time advances the epoch and waits for readers.
-	gpMu sync.Mutex
+	// goroutine at a time advances the epoch and waits for readers. A
+	// sched.Mutex, since a grace period waits for readers while holding
+	// it.
+	gpMu sched.Mutex
 	// started counts grace periods that have begun; the newest one's
 	// number is the epoch in gpCtr. It is stored before gpCtr is
 	// advanced, so a caller that reads started == n knows that grace period
@@ -52,9 +60,9 @@ type Domain struct {
 	// rcu_registry_lock). Readers never take it.
 	regMu sync.Mutex
 	// registry is the list of registered readers, copied on every change
-	// so that a grace period can scan a snapshot without holding regMu.
-	// Atomic; stored only with regMu held; the slice it points to is
-	// immutable.
+	// so that a grace period can scan a snapshot without holding regMu;
+	// nil until the first Register. Atomic; stored only with regMu held;
+	// the slice it points to is immutable. Read it with readers.
 	registry atomic.Pointer[[]*Reader]
 
 	// cb is the call-rcu machinery: queued callbacks and the goroutine
@@ -68,9 +76,22 @@ type Domain struct {
 func NewDomain() *Domain {
 	d := &Domain{}
 	d.gpCtr.Store(activeBit) // epoch 0
-	d.registry.Store(new([]*Reader))
 	d.cb.init()
 	return d
+}
+
+// Bind puts d under the control of s (see package sched): its readers'
+// Lock and Unlock become scheduling points, a grace period's wait for
+// readers and Barrier's wait for callbacks become waits s knows about, and
+// callbacks run on a daemon thread of s instead of a goroutine of d's
+// own. Outside s's run (setup code, final checks), Barrier and Close run
+// the queued callbacks themselves. A nil s leaves d free-running.
+//
+// Preconditions: nothing has used d yet (no Register, Call or
+// Synchronize).
+func (d *Domain) Bind(s *sched.Sched) {
+	d.s = s
+	d.gpMu.Bind(s, "rcu.gp_lock")
 }
 
 // Register adds a new Reader to d and returns it. The Reader starts outside
@@ -82,10 +103,10 @@ func NewDomain() *Domain {
 // Register never waits for a grace period, and a grace period that is
 // already running never waits for a reader registered after it began.
 func (d *Domain) Register() *Reader {
-	r := &Reader{d: d}
+	r := &Reader{d: d, s: d.s}
 	d.regMu.Lock()
 	defer d.regMu.Unlock()
-	old := *d.registry.Load()
+	old := d.readers()
 	next := make([]*Reader, len(old), len(old)+1)
 	copy(next, old)
 	next = append(next, r)
@@ -100,7 +121,7 @@ func (d *Domain) Register() *Reader {
 func (d *Domain) unregister(r *Reader) {
 	d.regMu.Lock()
 	defer d.regMu.Unlock()
-	old := *d.registry.Load()
+	old := d.readers()
 	next := make([]*Reader, 0, len(old))
 	for _, o := range old {
 		if o != r {
@@ -113,5 +134,13 @@ func (d *Domain) unregister(r *Reader) {
 // Readers returns the number of Readers currently registered with d. It is
 // safe for concurrent use; the answer may be stale by the time it returns.
 func (d *Domain) Readers() int {
-	return len(*d.registry.Load())
+	return len(d.readers())
+}
+
+// readers returns the registered readers: the current registry.
+func (d *Domain) readers() []*Reader {
+	if p := d.registry.Load(); p != nil {
+		return *p
+	}
+	return nil
 }

@@ -84,9 +84,9 @@ func (d *Domain) gracePeriodLocked() {
 
 	// Readers registered after this snapshot was taken began every
 	// section after the epoch advanced, so they are never waited for.
-	readers := *d.registry.Load()
+	readers := d.readers()
 	pending := append(d.pending[:0], readers...)
-	waitForReaders(pending, target)
+	d.waitForReaders(pending, target)
 	clear(pending[:len(readers)]) // do not keep unregistered Readers alive
 	d.pending = pending[:0]
 
@@ -98,21 +98,36 @@ func (d *Domain) gracePeriodLocked() {
 // wait_for_readers: a reader observed quiescent, or inside a section that
 // began in the new epoch, is dropped for good and never checked again, so
 // readers that keep entering new sections cannot prolong the wait. pending
-// is filtered in place.
-func waitForReaders(pending []*Reader, target uint64) {
+// is filtered in place. In a controlled run the wait is one the Sched
+// knows about (sched.Wait): the waiting thread is not chosen until the
+// readers it waits for have left their sections.
+func (d *Domain) waitForReaders(pending []*Reader, target uint64) {
+	if s := d.s; s != nil {
+		s.Wait("rcu.gp.wait", func() bool {
+			pending = stillHoldingBack(pending, target)
+			return len(pending) == 0
+		})
+		return
+	}
 	for attempt := 0; ; attempt++ {
-		still := pending[:0]
-		for _, r := range pending {
-			if r.holdsBack(target) {
-				still = append(still, r)
-			}
-		}
-		pending = still
+		pending = stillHoldingBack(pending, target)
 		if len(pending) == 0 {
 			return
 		}
 		backoff(attempt)
 	}
+}
+
+// stillHoldingBack filters pending in place down to the readers that hold
+// back the grace period whose gpCtr value is target.
+func stillHoldingBack(pending []*Reader, target uint64) []*Reader {
+	still := pending[:0]
+	for _, r := range pending {
+		if r.holdsBack(target) {
+			still = append(still, r)
+		}
+	}
+	return still
 }
 
 // holdsBack reports whether r is inside a section that began before the

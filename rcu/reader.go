@@ -3,6 +3,8 @@ package rcu
 import (
 	"sync/atomic"
 	"unsafe"
+
+	"github.com/vmsim/vmsim/sched"
 )
 
 // A reader's slot word, like liburcu's rcu_reader.ctr, is a snapshot of the
@@ -53,10 +55,13 @@ type Reader struct {
 	// d is the domain r is registered with, or nil once r is unregistered.
 	// Read and written only by the owning goroutine.
 	d *Domain
+	// s is d's Sched, copied so that Lock and Unlock reach it without a
+	// second load; nil when free-running. Immutable.
+	s *sched.Sched
 	// The allocator rounds 128-byte objects to the 128-byte size class,
 	// whose objects are 128-byte aligned, so each Reader has its own
 	// (pair of) cache lines.
-	_ [cacheLine - 24]byte
+	_ [cacheLine - 32]byte
 }
 
 // A Reader must be exactly one padded cache line: the arrays below have a
@@ -88,6 +93,7 @@ func (r *Reader) Lock() {
 	if d == nil {
 		panic(msgLockUnregistered)
 	}
+	r.s.Point("rcu.read_lock")
 	r.nest = 1
 	// Outermost: publish the current epoch in the slot. The store is
 	// sequentially consistent, so it is ordered before every load the
@@ -111,6 +117,12 @@ func (r *Reader) Unlock() {
 		// section is ordered before the grace period that observes the
 		// reader quiescent.
 		r.ctr.Store(0)
+		r.nest = 0
+		// The point comes after the store: what a controlled run must
+		// be able to put here is a whole grace period, so that code
+		// which wrongly uses RCU-protected data after Unlock is caught.
+		r.s.Point("rcu.read_unlock")
+		return
 	}
 	r.nest--
 }

@@ -115,6 +115,8 @@ func (e Event) describe() string {
 		return withWhy("publish v"+strconv.FormatUint(e.Value, 10), e.Arg)
 	case Note:
 		return e.Arg
+	case Point:
+		return "· " + e.Arg
 	}
 	return e.Kind.String() + " " + hex(e.Addr) + " " + e.Arg
 }

@@ -33,6 +33,7 @@ const (
 	Signal                         // Addr; Arg = "SIGSEGV SEGV_MAPERR" ...
 	Publish                        // tree published; Value = new version; Arg = summary
 	Note                           // free text in Arg (e.g. "round 3")
+	Point                          // a scheduling point reached in a controlled run; Arg = its name ("tlb.hit")
 
 	numKinds = iota + 1 // one past the last kind; keeps kindNames complete
 )
@@ -61,6 +62,7 @@ var kindNames = [numKinds]string{
 	Signal:         "Signal",
 	Publish:        "Publish",
 	Note:           "Note",
+	Point:          "Point",
 }
 
 // String returns the constant's Go name ("SyscallBegin"), or "Kind(N)" for a
@@ -111,6 +113,8 @@ func (k Kind) category() string {
 		return "frame"
 	case Load, Store, Signal:
 		return "access"
+	case Point:
+		return "sched"
 	}
 	return "note"
 }

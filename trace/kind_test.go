@@ -13,7 +13,7 @@ func TestKindStringEveryKind(t *testing.T) {
 		ShootdownBegin: "ShootdownBegin", ShootdownEnd: "ShootdownEnd",
 		GraceBegin: "GraceBegin", GraceEnd: "GraceEnd", FreeVMA: "FreeVMA",
 		FreeFrame: "FreeFrame", Load: "Load", Store: "Store", Signal: "Signal",
-		Publish: "Publish", Note: "Note",
+		Publish: "Publish", Note: "Note", Point: "Point",
 	}
 	if len(want) != int(numKinds)-1 {
 		t.Fatalf("test covers %d kinds, package has %d", len(want), numKinds-1)

@@ -17,6 +17,11 @@ type TextOptions struct {
 	Width int
 	// Filter, if not nil, keeps only the events for which it returns true.
 	Filter func(Event) bool
+	// StepNanos, if positive, prints times as step numbers of a
+	// controlled run whose virtual clock advances StepNanos per step
+	// (sched.StepNanos): the column is headed "step" and shows
+	// Time/StepNanos, not relative to the first event.
+	StepNanos int64
 }
 
 // WriteText writes r's events as a text timeline: one column per track,
@@ -46,14 +51,22 @@ func WriteText(w io.Writer, r *Recorder, opt TextOptions) error {
 	evs := filterEvents(r.Events(), opt.Filter)
 
 	// The time column is as wide as the widest time, so columns never shift.
+	head := "µs"
+	if opt.StepNanos > 0 {
+		head = "step"
+	}
 	var t0 int64
 	if len(evs) > 0 {
 		t0 = evs[0].Time
 	}
 	times := make([]string, len(evs))
-	timeW := utf8.RuneCountInString("µs")
+	timeW := utf8.RuneCountInString(head)
 	for i, e := range evs {
-		times[i] = formatMicros(e.Time - t0)
+		if opt.StepNanos > 0 {
+			times[i] = strconv.FormatInt(e.Time/opt.StepNanos, 10)
+		} else {
+			times[i] = formatMicros(e.Time - t0)
+		}
 		timeW = max(timeW, len(times[i]))
 	}
 	const gap = "  "
@@ -72,8 +85,8 @@ func WriteText(w io.Writer, r *Recorder, opt TextOptions) error {
 	}
 
 	// Header: the track names, then a rule under each column.
-	pad(timeW - utf8.RuneCountInString("µs"))
-	line.WriteString("µs" + gap)
+	pad(timeW - utf8.RuneCountInString(head))
+	line.WriteString(head + gap)
 	for _, name := range names {
 		name = truncateRunes(oneLine(name), width-1)
 		line.WriteString(name)

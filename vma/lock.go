@@ -1,9 +1,6 @@
 package vma
 
-import (
-	"runtime"
-	"time"
-)
+import "time"
 
 // The per-VMA lock of Linux 6.4+ (include/linux/mmap_lock.h,
 // mm/mmap_lock.c), in its 6.15 form that shares the reference count:
@@ -30,6 +27,7 @@ func (v *VMA) TryReadLock(mmLockSeq uint64) bool {
 	v.checkLive()
 	// The early check of vma_start_read: a VMA write-locked in this cycle
 	// fails without touching the shared count.
+	v.sched.Point("vma.read_lock")
 	if v.lockSeq.Load() == mmLockSeq {
 		return false
 	}
@@ -47,6 +45,7 @@ func (v *VMA) TryReadLock(mmLockSeq uint64) bool {
 	}
 	// The count is raised, so a writer that now starts waits for us;
 	// one that had already stored lockSeq is seen here.
+	v.sched.Point("vma.read_lock.recheck")
 	if v.lockSeq.Load() == mmLockSeq {
 		v.Put()
 		return false
@@ -56,7 +55,10 @@ func (v *VMA) TryReadLock(mmLockSeq uint64) bool {
 
 // ReadUnlock releases the per-VMA read lock (Linux vma_end_read); it is
 // Put. Atomic; safe for concurrent use.
-func (v *VMA) ReadUnlock() { v.Put() }
+func (v *VMA) ReadUnlock() {
+	v.sched.Point("vma.read_unlock")
+	v.Put()
+}
 
 // WriteLock write-locks v for the write cycle mmLockSeq (Linux
 // vma_start_write / __vma_enter_locked): it sets the writer bit so new
@@ -77,6 +79,7 @@ func (v *VMA) WriteLock(mmLockSeq uint64) {
 	if v.lockSeq.Load() == mmLockSeq {
 		return
 	}
+	v.sched.Point("vma.write_lock")
 	for {
 		r := v.ref.Load()
 		if r&refMask == 0 || r&refDetached != 0 {
@@ -101,23 +104,15 @@ func (v *VMA) WriteLock(mmLockSeq uint64) {
 
 // waitReaders waits until only the attach reference is left, as
 // rcuwait_wait_event(refcount == VMA_LOCK_OFFSET + 1). Kept out of
-// WriteLock: it is the slow path.
+// WriteLock: it is the slow path. Readers of the per-VMA lock hold it
+// briefly, so free-running it spins first (sched.Spin), sleeping at most
+// a millisecond at a time.
 func (v *VMA) waitReaders() {
 	const target = refWriter | 1
-	for i := 0; v.ref.Load() != target; i++ {
-		switch {
-		case i < 64:
-			// Readers of the per-VMA lock hold it briefly: spin.
-		case i < 256:
-			runtime.Gosched()
-		default:
-			d := time.Duration(i-255) * time.Microsecond
-			if d > time.Millisecond {
-				d = time.Millisecond
-			}
-			time.Sleep(d)
-		}
+	if v.ref.Load() == target {
+		return
 	}
+	v.sched.Spin("vma.write_lock.wait", time.Millisecond, func() bool { return v.ref.Load() == target })
 }
 
 // WriteLocked reports whether v is write-locked in the write cycle

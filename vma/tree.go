@@ -1,6 +1,10 @@
 package vma
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+
+	"github.com/vmsim/vmsim/sched"
+)
 
 // Tree is the RCU-published tree of VMAs of one address space (Linux's
 // maple tree mm_mt): an ordered set of non-overlapping VMAs keyed by
@@ -34,6 +38,10 @@ type Tree struct {
 	spare *Txn
 	// txn is the open transaction, or nil; protected by the writer lock.
 	txn *Txn
+	// s controls the tree's points (publish, detach) and those of its
+	// VMAs in a controlled run; nil when free-running. Immutable after
+	// Bind.
+	s *sched.Sched
 }
 
 // NewTree returns an empty tree, with an empty snapshot published
@@ -47,6 +55,14 @@ func NewTree() *Tree {
 	t.cur.Store(&Snapshot{view: t.master})
 	return t
 }
+
+// Bind puts t, and every VMA inserted into it from now on, under the
+// control of s (see package sched): publishing, detaching and the steps of
+// the VMAs' locks become scheduling points, and WriteLock's wait for
+// readers a wait s knows about. A nil s leaves t free-running.
+//
+// Preconditions: the caller holds the writer lock and t is empty.
+func (t *Tree) Bind(s *sched.Sched) { t.s = s }
 
 // RecycleNodes makes the tree reuse the nodes that a publish takes out of
 // the published tree, instead of leaving them to the garbage collector:

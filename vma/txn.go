@@ -120,6 +120,7 @@ func (tx *Txn) Insert(v *VMA) {
 	tx.root = tx.t.w.insertRoot(tx.root, v.Start, v)
 	tx.n++
 	v.state = stateInserted
+	v.sched = tx.t.s
 	tx.inserted = append(tx.inserted, v)
 }
 
@@ -185,6 +186,7 @@ func (tx *Txn) Detach() []*VMA {
 	start := len(tx.detached)
 	for _, v := range tx.removed {
 		if v.state == stateRemoved {
+			tx.t.s.Point("vma.detach")
 			v.detach()
 			tx.detached = append(tx.detached, v)
 		}
@@ -214,6 +216,7 @@ func (tx *Txn) Publish() {
 	tx.inserted = tx.inserted[:0]
 	t := tx.t
 	t.version++
+	t.s.Point("tree.publish")
 	t.cur.Store(&Snapshot{view: tx.view, version: t.version})
 	// Sealing makes every node of the published tree immutable: the
 	// Txn's next edits copy the nodes they touch. It also hands the

@@ -3,6 +3,8 @@ package vma
 import (
 	"fmt"
 	"sync/atomic"
+
+	"github.com/vmsim/vmsim/sched"
 )
 
 // PageSize is the size of a page. VMA bounds are multiples of it.
@@ -116,6 +118,11 @@ type VMA struct {
 	// state is the VMA's place in its Tree's writer transactions
 	// (stateNew, stateInserted, ...); protected by the Tree's writer lock.
 	state vmaState
+	// sched is the Sched of the tree v was inserted in (nil when
+	// free-running): its lock steps are scheduling points and a writer's
+	// wait for its readers is a wait the Sched knows about. Set by
+	// Txn.Insert, before v is published; immutable after.
+	sched *sched.Sched
 }
 
 // vmaState is the writer's view of a VMA's life; see Txn.
