@@ -74,7 +74,11 @@ func (m *Memory) join(as *AddressSpace) {
 // leave removes a closed address space.
 func (m *Memory) leave(as *AddressSpace) {
 	m.mu.Lock()
-	m.spaces = slices.DeleteFunc(slices.Clone(m.spaces), func(x *AddressSpace) bool { return x == as })
+	if len(m.spaces) == 1 && m.spaces[0] == as {
+		m.spaces = nil // the common case, a Memory of its own: no copy
+	} else {
+		m.spaces = slices.DeleteFunc(slices.Clone(m.spaces), func(x *AddressSpace) bool { return x == as })
+	}
 	m.mu.Unlock()
 }
 
