@@ -17,6 +17,9 @@ func (mm *MM) anonFault(vf *VMFault) Result {
 		flags := pteFlags(v, false) | pgtable.PTEZero
 		return mm.install(vf, pgtable.ZeroPFN, flags)
 	}
+	// do_anonymous_page() → vmf_anon_prepare(): the VMA may get its
+	// first anon_vma here, which is what a fork copying it races with.
+	mm.s.Point("fault.anon_prepare")
 	mm.prepareAnon(vf)
 	p, err := mm.Frames.Alloc()
 	if err != nil {

@@ -140,6 +140,10 @@ func (f *forker) copyVMA(v *vma.VMA) {
 	} else {
 		n.ForkAnon(v)
 	}
+	// The window of the Linux 6.4 race: anon_vma_fork() has read the
+	// parent's anon_vma and copy_page_range() has not yet (Linux may
+	// sleep here, allocating or taking the file's i_mmap lock).
+	f.parent.cfg.Sched.Point("fork.dup_vma")
 	if h := testHookForkVMA; h != nil {
 		h(v)
 	}
@@ -152,6 +156,7 @@ func (f *forker) copyVMA(v *vma.VMA) {
 	// refault in the child. v's anon_vma is read again here: without
 	// the VMA's write mark, a fault may have given it one since
 	// ForkAnon.
+	f.parent.cfg.Sched.Point("fork.copy_page_range")
 	if wipe || v.AnonVMA() == 0 {
 		return
 	}
