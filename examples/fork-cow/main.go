@@ -12,7 +12,11 @@
 // the middle of the copy, give a VMA its first anon_vma after the child's
 // copy of it was made without one, and leave the child mapping a page
 // whose anon_vma is not on its chain. Free-running rounds race a writer
-// thread against fork until Check reports such a broken reverse map.
+// thread against fork until Check reports such a broken reverse map;
+// then a deterministic exploration (package explore) runs every schedule
+// of a fork and one write with at most two preemptions, with and without
+// the quirk, and prints the first schedule that breaks the reverse map,
+// step by step, with its replay token.
 //
 //	go run ./examples/fork-cow
 //	go run ./examples/fork-cow -race -policy per-vma-lock
@@ -26,6 +30,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/vmsim/vmsim/explore"
 	"github.com/vmsim/vmsim/mmap"
 	"github.com/vmsim/vmsim/trace"
 )
@@ -164,14 +169,7 @@ func cow(w io.Writer, p mmap.Policy, timeline bool) error {
 
 // forkRace runs free-running rounds of the Linux 6.4 fork race, with and
 // without QuirkForkNoVMALock, and prints how many rounds broke the
-// child's reverse map.
-//
-// Exploration seam: raceRound is the whole scenario (one parent, one
-// writer thread, one fork); a deterministic exploration of it replaces the
-// free-running loop here with the exact interleaving: the writer's
-// copy-on-write fault on a VMA that has no anon_vma runs after fork's
-// ForkAnon of that VMA and before fork decides whether to copy its page
-// tables.
+// child's reverse map; then it explores the race deterministically.
 func forkRace(w io.Writer, p mmap.Policy, rounds, control int) error {
 	fmt.Fprintf(w, "\nthe Linux 6.4 fork race, policy %s, free-running\n", p)
 	for _, q := range []mmap.Quirks{mmap.QuirkForkNoVMALock, 0} {
@@ -198,7 +196,78 @@ func forkRace(w io.Writer, p mmap.Policy, rounds, control int) error {
 			fmt.Fprintf(w, "  Check: %s\n", firstLine(first))
 		}
 	}
+	return exploreRace(w, p)
+}
+
+// exploreRace runs every schedule of raceScenario with at most two
+// preemptions, with and without the quirk, and prints the counts and the
+// first schedule that broke the child's reverse map.
+func exploreRace(w io.Writer, p mmap.Policy) error {
+	fmt.Fprintf(w, "\nthe same race explored: every schedule of one fork and one write with at most two preemptions\n")
+	var first *explore.Failure
+	for _, q := range []mmap.Quirks{mmap.QuirkForkNoVMALock, 0} {
+		rep, err := explore.Run(explore.Options{Strategy: explore.Exhaustive(2)}, raceScenario(p, q))
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "quirks %-16s %d of %d schedules broke the child's reverse map (search complete: %v)\n",
+			q.String()+":", rep.Failed, rep.Schedules, rep.Complete)
+		if first == nil && len(rep.Failures) > 0 {
+			first = &rep.Failures[0]
+		}
+	}
+	if first != nil {
+		fmt.Fprintf(w, "\nthe first failing schedule (replay it with explore.Options{Replay: %q}):\n%s\n%s",
+			first.Schedule, firstLine(first.Err.Error()), first.Timeline)
+	}
 	return nil
+}
+
+// raceScenario is the race reduced to its core for exploration: one
+// private anonymous page with only the zero page mapped (its VMA has no
+// anon_vma), a thread that forks and a thread that writes the page. The
+// write's copy-on-write fault breaks the child's reverse map when it runs
+// between fork's anon_vma_fork of the VMA and its decision to copy the
+// page tables (the points fork.dup_vma and fork.copy_page_range), which
+// the VMA's write mark forbids.
+func raceScenario(p mmap.Policy, q mmap.Quirks) func(*explore.Env) {
+	return func(e *explore.Env) {
+		as := e.New(mmap.Config{Policy: p, Quirks: q})
+		s := as.NewThread()
+		a, err := s.Mmap(0, mmap.PageSize, mmap.ProtRead|mmap.ProtWrite, mmap.MapPrivate|mmap.MapAnonymous, nil, 0)
+		if err == nil {
+			_, err = s.ReadUint64(a)
+		}
+		s.Close()
+		if err != nil {
+			e.Errorf("setup: %v", err)
+			return
+		}
+		var child *mmap.AddressSpace
+		e.Go("fork", as, func(t *mmap.Thread) {
+			c, err := t.Fork()
+			if err != nil {
+				e.Errorf("fork: %v", err)
+			}
+			child = c
+		})
+		e.Go("writer", as, func(t *mmap.Thread) {
+			if err := t.WriteUint64(a, 1); err != nil {
+				e.Errorf("write: %v", err)
+			}
+		})
+		e.Finally(func() {
+			if child == nil {
+				return
+			}
+			if err := child.Check(); err != nil {
+				e.Errorf("the child's Check: %v", err)
+			}
+			if err := child.Close(); err != nil {
+				e.Errorf("closing the child: %v", err)
+			}
+		})
+	}
 }
 
 // checkError is a Check failure of a child, as opposed to a failure to

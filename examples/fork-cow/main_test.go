@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/vmsim/vmsim/mmap"
 )
 
 // TestForkCOW checks what the example promises for every policy: each
@@ -49,7 +51,7 @@ func TestForkCOW(t *testing.T) {
 // number of free-running rounds hits the race depends on timing (about
 // one round in ten here, one in forty under the race detector), so it is
 // not asserted: package mmap's TestForkNoVMALockRace, aimed at the race's
-// window, fails for every policy the quirk affects.
+// window, and TestExploreRace fail for every policy the quirk affects.
 func TestForkRace(t *testing.T) {
 	var out bytes.Buffer
 	if err := run([]string{"-policy", "per-vma-lock", "-race", "-rounds", "30", "-control", "10", "-timeline=false"}, &out); err != nil {
@@ -77,6 +79,48 @@ func TestBadFlags(t *testing.T) {
 	for _, args := range [][]string{{"-policy", "x"}, {"-rounds", "0"}, {"-control", "0"}} {
 		if err := run(args, &bytes.Buffer{}); err == nil {
 			t.Errorf("run(%q) succeeded", args)
+		}
+	}
+}
+
+// TestExploreRace: the exploration is deterministic. With the quirk some
+// schedules break the child's reverse map under rcu-refcount and
+// per-vma-lock, none under mmap-lock (the mmap lock alone excludes the
+// fault); without it none does under any policy; both searches complete;
+// the first failing schedule is printed with Check's report and shows the
+// write's fault between fork's anon_vma_fork and its copy of the page
+// tables.
+func TestExploreRace(t *testing.T) {
+	count := regexp.MustCompile(`(?m)^quirks (fork-no-vma-lock|none): +(\d+) of (\d+) schedules broke the child's reverse map \(search complete: true\)$`)
+	for _, p := range []mmap.Policy{mmap.PolicyRCURefcount, mmap.PolicyMmapLock, mmap.PolicyPerVMALock} {
+		var out bytes.Buffer
+		if err := exploreRace(&out, p); err != nil {
+			t.Fatal(err)
+		}
+		got := out.String()
+		ms := count.FindAllStringSubmatch(got, -1)
+		if len(ms) != 2 {
+			t.Fatalf("%v: want two complete searches:\n%s", p, got)
+		}
+		for _, m := range ms {
+			broke := m[2] != "0"
+			if want := m[1] == "fork-no-vma-lock" && p != mmap.PolicyMmapLock; broke != want {
+				t.Errorf("%v, quirks %s: %s of %s schedules broke the reverse map", p, m[1], m[2], m[3])
+			}
+		}
+		hasFailure := strings.Contains(got, "the first failing schedule")
+		if hasFailure != (p != mmap.PolicyMmapLock) {
+			t.Errorf("%v: failing schedule printed: %v:\n%s", p, hasFailure, got)
+		}
+		if !hasFailure {
+			continue
+		}
+		if !strings.Contains(got, "broken reverse map") {
+			t.Errorf("%v: no Check report:\n%s", p, got)
+		}
+		window := regexp.MustCompile(`(?s)· fork\.(dup_vma|copy_page_range)\n.*fault write.*store .* <- 0x1\n.*· pte\.copy`)
+		if !window.MatchString(got) {
+			t.Errorf("%v: the timeline does not show the write inside fork's window:\n%s", p, got)
 		}
 	}
 }
