@@ -5,6 +5,10 @@ import (
 	"github.com/vmsim/vmsim/vma"
 )
 
+// PageSize is the size of a page, as pgtable.PageSize and mmap.PageSize:
+// a backing computes addresses and offsets with it.
+const PageSize = pgtable.PageSize
+
 // Aliases for the types a user-written backing needs, so that it can be
 // written against package fault alone.
 type (

@@ -55,6 +55,12 @@ type FileOptions struct {
 	// 0 means no sleep, but a miss is still a miss (a Major fault, an I/O
 	// in Stats).
 	MissLatency time.Duration
+	// Tmpfs makes the file one in tmpfs (a memfd), as NewShmem's are:
+	// bytes stored through a shared mapping beyond the end of the file,
+	// in its last page, survive a later extension (ftruncate or a write
+	// past the end), because shmem keeps that page whole; on a disk file
+	// system they read as zeros once the file grows over them.
+	Tmpfs bool
 }
 
 // FileStats are an inode's page-cache counters, shared by every open of
@@ -92,6 +98,10 @@ type inode struct {
 	name    string        // immutable
 	latency time.Duration // immutable; FileOptions.MissLatency
 	shmem   bool          // immutable; shared anonymous memory: fills are minor faults
+	// tmpfs is FileOptions.Tmpfs (true for shmem): the last page is kept
+	// whole, bytes beyond the end included, when the file grows and
+	// when its cache is dropped. Immutable.
+	tmpfs bool
 
 	// size is i_size in bytes. Atomic so that Pages and the fault paths
 	// read it without a lock; written only with truncMu and mu held.
@@ -118,7 +128,8 @@ type inode struct {
 	mu sync.Mutex
 	// disk holds the file's pages not in the cache (and stale copies of
 	// those that are): page index → contents; an absent page is zeros.
-	// Bytes beyond size are always zero. Protected by mu.
+	// Bytes beyond size are zero, except in the last page of a tmpfs
+	// file (where they are what shmem's page holds). Protected by mu.
 	disk map[uint64]*[pgtable.PageSize]byte
 
 	// cbMu protects callbacks and nextCB.
@@ -140,6 +151,7 @@ type inode struct {
 // shown in /proc/pid/maps) holding a copy of data.
 func NewFile(name string, data []byte, opt FileOptions) *File {
 	in := newInode(name, opt.MissLatency)
+	in.tmpfs = opt.Tmpfs
 	for off := 0; off < len(data); off += pgtable.PageSize {
 		pg := new([pgtable.PageSize]byte)
 		copy(pg[:], data[off:])
@@ -240,4 +252,5 @@ var (
 	_ Ops        = (*File)(nil)
 	_ PageMapper = (*File)(nil)
 	_ Sizer      = (*File)(nil)
+	_ FrameCache = (*File)(nil)
 )

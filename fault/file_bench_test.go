@@ -34,7 +34,7 @@ func BenchmarkFileFaultHit(b *testing.B) {
 }
 
 // BenchmarkFileFaultMiss measures a miss with MissLatency 0: the
-// singleflight, a frame allocation, the fill from the disk and the
+// flight group, a frame allocation, the fill from the disk and the
 // insertion. The cache is dropped (untimed) every 1024 pages.
 func BenchmarkFileFaultMiss(b *testing.B) {
 	const pages = 1024

@@ -173,7 +173,8 @@ func (in *inode) readPage(s *sched.Sched, pc *pageCache, pgoff uint64) Result {
 		return 0
 	}
 	// The frame is zeroed, and the disk holds nothing beyond the end of
-	// the file, so the tail of a last partial page reads as zeros.
+	// the file (but in a tmpfs file's last page), so the tail of a last
+	// partial page reads as zeros (or as tmpfs kept it).
 	if pg := in.disk[pgoff]; pg != nil {
 		pc.frames.Set(p, pg[:]) // nobody maps p yet
 	}

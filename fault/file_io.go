@@ -123,14 +123,17 @@ func (in *inode) writePageLocked(pc *pageCache, idx uint64, b []byte, po int) {
 
 // growLocked raises the size to size. Bytes between the old end and the
 // end of its page may hold what a shared mapping stored beyond the end of
-// the file; they must read as zeros once inside it, so they are zeroed in
-// the cached frame (the disk never holds bytes beyond the end). Compare
-// mm/truncate.c: pagecache_isize_extended.
+// the file. On a disk file system they read as zeros once inside it, so
+// they are zeroed in the cached frame (the disk of such a file holds no
+// bytes beyond the end); compare mm/truncate.c: pagecache_isize_extended.
+// tmpfs keeps them: shmem's page is the file's only copy, and neither
+// shmem_setattr nor shmem_write_begin zeroes it when the file grows.
 //
 // Preconditions: in.truncMu and in.mu are held; size > in.size.
 func (in *inode) growLocked(size int64) {
-	old := in.size.Load()
-	in.zeroTailLocked(old)
+	if !in.tmpfs {
+		in.zeroTailLocked(in.size.Load())
+	}
 	in.size.Store(size)
 }
 

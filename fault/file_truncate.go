@@ -189,7 +189,9 @@ func (in *inode) dropPagesLocked(pc *pageCache, from uint64, writeback bool) {
 }
 
 // writebackLocked copies the bytes of cached page idx (frame pfn) that lie
-// below size onto the disk, dropping the disk page if they are all zero.
+// below size onto the disk (the whole last page of a tmpfs file, which
+// keeps what lies beyond the end: see growLocked), dropping the disk page
+// if they are all zero.
 //
 // Preconditions: in.mu is held.
 func (in *inode) writebackLocked(pc *pageCache, idx uint64, pfn pgtable.PFN, size int64, buf *[pgtable.PageSize]byte) {
@@ -199,7 +201,7 @@ func (in *inode) writebackLocked(pc *pageCache, idx uint64, pfn pgtable.PFN, siz
 		return
 	}
 	pc.frames.ReadAt(pfn, buf[:], 0)
-	if n := size - start; n < pgtable.PageSize {
+	if n := size - start; n < pgtable.PageSize && !in.tmpfs {
 		clear(buf[n:])
 	}
 	if isZero(buf[:]) {

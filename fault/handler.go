@@ -22,9 +22,12 @@ const (
 	BusAdrErr
 	// OutOfMemory: no physical frame was left (VM_FAULT_OOM).
 	OutOfMemory
+	// BackingBroken: the backing broke its contract; Context.Broken
+	// says how.
+	BackingBroken
 )
 
-var outcomeNames = [...]string{"ok", "SIGSEGV/SEGV_MAPERR", "SIGSEGV/SEGV_ACCERR", "SIGBUS/BUS_ADRERR", "OOM"}
+var outcomeNames = [...]string{"ok", "SIGSEGV/SEGV_MAPERR", "SIGSEGV/SEGV_ACCERR", "SIGBUS/BUS_ADRERR", "OOM", "backing broke its contract"}
 
 // String returns the outcome as "ok" or "SIGNAL/CODE".
 func (o Outcome) String() string {
@@ -43,6 +46,14 @@ func (o Outcome) String() string {
 // calling goroutine, which must not be inside ctx.Reader's read-side
 // section.
 func (mm *MM) Handle(ctx *Context, addr uint64, flags Flags) Outcome {
+	// A backing that panics (Fault, MapPages, Sizer.Pages) unwinds
+	// through here: what the fault holds is released on the way.
+	done := false
+	defer func() {
+		if !done {
+			ctx.abandon()
+		}
+	}()
 	ctx.Counters.Pgfault.Add(1)
 	addr &^= pgtable.PageMask
 	if tb := ctx.Trace; tb != nil {
@@ -57,6 +68,7 @@ func (mm *MM) Handle(ctx *Context, addr uint64, flags Flags) Outcome {
 	default:
 		out = mm.faultRCU(ctx, addr, flags)
 	}
+	done = true
 	mm.count(ctx, out)
 	if tb := ctx.Trace; tb != nil {
 		e := trace.Event{Kind: trace.FaultEnd, Addr: addr}
@@ -107,6 +119,8 @@ func accessError(prot vma.Prot, flags Flags) bool {
 // outcomeOf turns a backing's Result into what the thread sees.
 func outcomeOf(res Result) Outcome {
 	switch {
+	case res&broken != 0:
+		return BackingBroken
 	case res&OOM != 0:
 		return OutOfMemory
 	case res&SIGBUS != 0:
@@ -222,6 +236,7 @@ func (mm *MM) tryRCU(ctx *Context, addr uint64, flags Flags) (out Outcome, done 
 		traceStep(ctx, trace.Retry, addr, "tryget failed")
 		return OK, false
 	}
+	vf.pin = pinRef
 	r.Unlock()
 	if v.WriteLocked(mm.lockSeq.Load()) {
 		// Marked since the check above: a writer that marked v before
@@ -235,7 +250,7 @@ func (mm *MM) tryRCU(ctx *Context, addr uint64, flags Flags) (out Outcome, done 
 	vf.Flags &^= FlagRCU
 	res = mm.doFault(vf)
 	mm.s.Point("vma.put")
-	v.Put()
+	vf.unpin()
 	if res&Retry != 0 {
 		traceStep(ctx, trace.Retry, addr, "fault retry")
 		return OK, false
@@ -254,8 +269,8 @@ func (mm *MM) mapFast(vf *VMFault) Result {
 		return res
 	}
 	pm, ok := vf.VMA.Backing.(PageMapper)
-	if !ok {
-		return Retry
+	if !ok || vf.Write() {
+		return Retry // ->map_pages serves read faults only (do_read_fault)
 	}
 	start, end := mm.faultAround(vf)
 	mm.s.Point("fault.map_pages")
@@ -314,8 +329,18 @@ func (mm *MM) doFault(vf *VMFault) Result {
 	if res&Major != 0 {
 		vf.ctx.Counters.Pgmajfault.Add(1)
 	}
-	if res&(Retry|NoPage) != 0 || res.Error() {
+	switch {
+	case vf.released && res&Retry == 0 && !res.Error():
+		// vf.VMA may be gone: nothing may be installed in it. A page
+		// handed over is the handler's to put.
+		if res&NoPage == 0 {
+			mm.Frames.Put(vf.Page)
+		}
+		return vf.broke("Fault returned success after ReleaseForIO dropped the fault's lock (it must return Retry)")
+	case res&(Retry|NoPage) != 0 || res.Error():
 		return res
+	case vf.Page == pgtable.ZeroPFN:
+		return vf.broke("Fault returned success without a page (VMFault.Page unset)")
 	}
 	return mm.finishFault(vf) | res&Major
 }
@@ -379,7 +404,7 @@ func (mm *MM) faultMmapLock(ctx *Context, addr uint64, flags Flags) Outcome {
 		// a misbehaving backing.
 		if res&Retry == 0 || try >= 8 {
 			if res&Retry != 0 {
-				return BusAdrErr
+				return outcomeOf(vf.broke("Fault returned Retry 9 times in a row under the mmap lock"))
 			}
 			if !res.Error() {
 				ctx.Counters.SlowPath.Add(1)

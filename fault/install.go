@@ -25,15 +25,32 @@ func pteFlags(v *vma.VMA, writable bool) pgtable.PTE {
 // nothing installed after this check can outlive the zap) and the page is
 // inside its backing.
 //
-// Preconditions: the page-table leaf lock for the address is held.
-func (mm *MM) validLocked(v *vma.VMA, pgoff uint64) bool {
+// Preconditions: leaf, the page-table leaf of the address, is locked. If
+// the backing's Pages panics, leaf is unlocked and the caller's reference
+// on drop (the page it was about to install; ZeroPFN for none) is put, so
+// that the panic leaves no lock and no frame behind.
+func (mm *MM) validLocked(leaf *pgtable.Leaf, v *vma.VMA, pgoff uint64, drop pgtable.PFN) bool {
 	if !mm.cfg.Quirks.Has(QuirkNoDetachCheck) && !v.Attached() {
 		return false
 	}
-	if s, ok := v.Backing.(Sizer); ok && pgoff >= s.Pages() {
+	if s, ok := v.Backing.(Sizer); ok && pgoff >= mm.pagesLocked(leaf, s, drop) {
 		return false
 	}
 	return true
+}
+
+// pagesLocked returns s.Pages(); see validLocked for a panic.
+func (mm *MM) pagesLocked(leaf *pgtable.Leaf, s Sizer, drop pgtable.PFN) uint64 {
+	done := false
+	defer func() {
+		if !done {
+			leaf.Unlock()
+			mm.Frames.Put(drop)
+		}
+	}()
+	n := s.Pages()
+	done = true
+	return n
 }
 
 func permits(e pgtable.PTE, write bool) bool {
@@ -46,22 +63,22 @@ func permits(e pgtable.PTE, write bool) bool {
 	return e&pgtable.PTERead != 0
 }
 
-// mapPage is VMFault.MapPage: a read-only PTE for a page the backing has
-// at hand (mm/filemap.c: filemap_map_pages → set_pte_range).
-func (mm *MM) mapPage(vf *VMFault, addr uint64, p pgtable.PFN) bool {
+// mapPage is VMFault.MapPageResult: a read-only PTE for a page the
+// backing has at hand (mm/filemap.c: filemap_map_pages → set_pte_range).
+func (mm *MM) mapPage(vf *VMFault, addr uint64, p pgtable.PFN) MapResult {
 	v := vf.VMA
 	if addr < v.Start || addr >= v.End || addr&pgtable.PageMask != 0 {
-		return false
+		return MapRefused
 	}
 	leaf := mm.Table.LockLeaf(addr)
 	if leaf.Get(addr).Present() {
 		leaf.Unlock()
-		return true
+		return MapPresent
 	}
-	if !mm.validLocked(v, v.Pgoff+(addr-v.Start)>>pgtable.PageShift) {
+	if !mm.validLocked(leaf, v, v.Pgoff+(addr-v.Start)>>pgtable.PageShift, pgtable.ZeroPFN) {
 		leaf.Unlock()
 		vf.ctx.Counters.InstallRaced.Add(1)
-		return false
+		return MapRefused
 	}
 	mm.s.Point("pte.install")
 	mm.Frames.Get(p)
@@ -69,7 +86,7 @@ func (mm *MM) mapPage(vf *VMFault, addr uint64, p pgtable.PFN) bool {
 	leaf.Unlock()
 	vf.ctx.Counters.Installs.Add(1)
 	traceInstall(vf.ctx, addr, p)
-	return true
+	return MapInstalled
 }
 
 func traceInstall(ctx *Context, addr uint64, p pgtable.PFN) {
@@ -117,7 +134,7 @@ func (mm *MM) install(vf *VMFault, page pgtable.PFN, flags pgtable.PTE) Result {
 	c := vf.ctx.Counters
 	addr := vf.Address
 	leaf := mm.Table.LockLeaf(addr)
-	if !mm.validLocked(vf.VMA, vf.Pgoff) {
+	if !mm.validLocked(leaf, vf.VMA, vf.Pgoff, page) {
 		leaf.Unlock()
 		mm.Frames.Put(page)
 		c.InstallRaced.Add(1)
@@ -166,7 +183,7 @@ func (mm *MM) wpFault(vf *VMFault) Result {
 		leaf.Unlock()
 		return 0
 	}
-	if !mm.validLocked(v, vf.Pgoff) {
+	if !mm.validLocked(leaf, v, vf.Pgoff, pgtable.ZeroPFN) {
 		leaf.Unlock()
 		return Retry
 	}
@@ -214,7 +231,7 @@ func (mm *MM) wpCopy(vf *VMFault, old pgtable.PTE) Result {
 	mm.Frames.SetAnon(np, v.AnonVMA())
 	c := vf.ctx.Counters
 	leaf := mm.Table.LockLeaf(vf.Address)
-	if !mm.validLocked(v, vf.Pgoff) {
+	if !mm.validLocked(leaf, v, vf.Pgoff, np) {
 		leaf.Unlock()
 		mm.Frames.Put(np)
 		c.InstallRaced.Add(1)

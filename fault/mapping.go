@@ -18,11 +18,33 @@ type Sizer interface {
 // vf.VMA, if the PTE is still empty, the VMA is still attached and (for a
 // Sizer backing) the page is still inside the backing; all three are
 // checked under the page-table lock. It reports whether addr is now mapped
-// (by this call or by a racing fault). A new PTE holds its own reference
-// on p (MapPage takes it); the caller's references stay its own.
-// It never blocks beyond the page-table lock, so MapPages may call it.
+// (by this call or by a racing fault); MapPageResult tells the two apart.
+// A new PTE holds its own reference on p (MapPage takes it); the caller's
+// references stay its own. It never blocks beyond the page-table lock, so
+// MapPages may call it.
 //
 // Compare mm/memory.c: set_pte_range, called from filemap_map_pages.
 func (vf *VMFault) MapPage(addr uint64, p pgtable.PFN) bool {
+	return vf.mm.mapPage(vf, addr, p) != MapRefused
+}
+
+// MapPageResult is MapPage reporting what it did, so that a backing can
+// count the PTEs it installed itself.
+func (vf *VMFault) MapPageResult(addr uint64, p pgtable.PFN) MapResult {
 	return vf.mm.mapPage(vf, addr, p)
 }
+
+// MapResult is what MapPageResult did.
+type MapResult uint8
+
+const (
+	// MapRefused: nothing is mapped at addr: it lies outside the VMA or
+	// is not page-aligned, the VMA was detached, or the page is beyond
+	// the end of the backing.
+	MapRefused MapResult = iota
+	// MapInstalled: this call installed the PTE.
+	MapInstalled
+	// MapPresent: a PTE was already present (a racing or earlier fault
+	// installed it); p was not mapped.
+	MapPresent
+)

@@ -167,4 +167,18 @@ type Context struct {
 	Trace    *trace.Buffer // nil: tracing off
 
 	vf VMFault // the descriptor of the fault in progress (newFault)
+	// broken is the contract the backing broke in the last fault that
+	// ended in BackingBroken (see Broken).
+	broken *ContractError
+}
+
+// abandon releases what a fault that is unwinding from a panic still
+// holds: the lock or reference pinning its VMA, and its RCU read-side
+// section (Handle is entered outside any section). A fault that has
+// released its pin, or never took one, has nothing more to release.
+func (ctx *Context) abandon() {
+	ctx.vf.unpin()
+	for ctx.Reader.InSection() {
+		ctx.Reader.Unlock()
+	}
 }

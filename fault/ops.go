@@ -23,9 +23,11 @@ type Ops interface {
 }
 
 // PageMapper is the optional fast path, Linux's ->map_pages
-// (filemap_map_pages). The handler calls MapPages inside an RCU read-side
-// section with NO reference on vf.VMA: the VMA may be detached at any
-// moment, and MapPages must never block. It maps the pages of
+// (filemap_map_pages). The handler calls MapPages for read faults only, as
+// Linux's do_read_fault does (the read-only PTEs it maps could not serve a
+// write), and possibly inside an RCU read-side section with NO reference
+// on vf.VMA: the VMA may be detached at any moment, and MapPages must
+// never block. It maps the pages of
 // [start, end) (page offsets in the backing, inside vf.VMA and one
 // page-table leaf) that it has at hand by calling vf.MapPage, which
 // re-checks under the page-table lock that the VMA is still attached. It
@@ -34,6 +36,17 @@ type Ops interface {
 // takes a reference and calls Fault. It must be safe for concurrent use.
 type PageMapper interface {
 	MapPages(vf *VMFault, start, end uint64) Result
+}
+
+// FrameCache is implemented by backings that keep pages of their own
+// between faults, with a frame reference each — a file's page cache, a
+// driver's buffers: CachedFrames returns those drawn from frames, so that
+// the address space's Check can account for every frame in use (a
+// backing that keeps pages without saying so makes Check report them as
+// leaked). It must be safe for concurrent use; the result is a snapshot.
+// File implements it.
+type FrameCache interface {
+	CachedFrames(frames *pgtable.Frames) []pgtable.PFN
 }
 
 // Result is a set of Linux VM_FAULT_* bits returned by Fault, MapPages and
@@ -62,7 +75,7 @@ const (
 
 // Error reports whether r stops the fault with an error (SIGSEGV, SIGBUS
 // or OOM), the VM_FAULT_ERROR mask.
-func (r Result) Error() bool { return r&(SIGSEGV|SIGBUS|OOM) != 0 }
+func (r Result) Error() bool { return r&(SIGSEGV|SIGBUS|OOM|broken) != 0 }
 
 // Flags are the FAULT_FLAG_* bits describing one fault.
 type Flags uint32
@@ -99,8 +112,9 @@ type VMFault struct {
 	mm  *MM      // the address space being faulted; set by the handler
 	ctx *Context // the faulting CPU; set by the handler
 
-	// pin is what holds VMA in place for a fault that ReleaseForIO may
-	// drop: the mmap read lock or the VMA read lock; pinNone otherwise.
+	// pin is what holds VMA in place: the mmap read lock or the VMA
+	// read lock, which ReleaseForIO may drop, or a VMA reference, which
+	// it may not; pinNone for a fault under RCU with no reference.
 	pin      pinKind
 	released bool // ReleaseForIO released the pin
 }
@@ -109,9 +123,10 @@ type VMFault struct {
 type pinKind uint8
 
 const (
-	pinNone     pinKind = iota // a VMA reference, or nothing ReleaseForIO may drop
+	pinNone     pinKind = iota // nothing (RCU fast path, anonymous memory)
 	pinMmapLock                // the mmap read lock
 	pinVMALock                 // the VMA's read lock
+	pinRef                     // a VMA reference (TryGet), never released for I/O
 )
 
 // ReleaseForIO lets a backing drop the lock the fault holds before it
@@ -124,7 +139,7 @@ const (
 // FlagAllowRetry, after a retry (FlagTried), or on the slow path of
 // PolicyRCURefcount, whose VMA reference never holds a writer back.
 func (vf *VMFault) ReleaseForIO() bool {
-	if vf.pin == pinNone || vf.released || vf.Flags&FlagAllowRetry == 0 || vf.Flags&FlagTried != 0 {
+	if vf.pin == pinNone || vf.pin == pinRef || vf.released || vf.Flags&FlagAllowRetry == 0 || vf.Flags&FlagTried != 0 {
 		return false
 	}
 	vf.unpin()
@@ -144,6 +159,8 @@ func (vf *VMFault) unpin() {
 		vf.mm.lock.RUnlock()
 	case pinVMALock:
 		vf.VMA.ReadUnlock()
+	case pinRef:
+		vf.VMA.Put()
 	}
 }
 

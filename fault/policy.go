@@ -74,6 +74,14 @@ const (
 	QuirkForkNoVMALock
 )
 
+// Unknown returns the bits of q that name no quirk.
+func (q Quirks) Unknown() Quirks {
+	for _, n := range quirkNames {
+		q &^= n.q
+	}
+	return q
+}
+
 // Has reports whether every quirk in x is set in q.
 func (q Quirks) Has(x Quirks) bool { return q&x == x }
 

@@ -10,12 +10,13 @@ const shmemName = "/dev/zero (deleted)"
 // bytes (MAP_SHARED|MAP_ANONYMOUS): a read-write, zero-filled file with
 // no miss latency, named "/dev/zero (deleted)". Its pages are allocated
 // zeroed on first touch, as minor faults (no Major), and shared by every
-// VMA mapping it, including those a fork would inherit. A fault inside
+// VMA mapping it, including those a fork would inherit. It is a tmpfs
+// file (see FileOptions.Tmpfs). A fault inside
 // size never gets SIGBUS; size is rounded up to a page by the fault
 // paths (Pages). A size beyond MaxFileSize is clamped to it.
 func NewShmem(size uint64) *File {
 	in := newInode(shmemName, 0)
-	in.shmem = true
+	in.shmem, in.tmpfs = true, true
 	in.size.Store(int64(min(size, uint64(MaxFileSize))))
 	return &File{ino: in, writable: true}
 }

@@ -13,7 +13,9 @@ import (
 )
 
 // Config parameterises an AddressSpace. Its zero value is a Linux x86-64
-// process without ASLR under PolicyRCURefcount.
+// process without ASLR under PolicyRCURefcount. New refuses a Config with
+// a field out of its documented range, with one error per such field
+// (each wrapping EINVAL). A Config is a plain value.
 type Config struct {
 	// Policy is the fault path's locking design.
 	Policy Policy
@@ -21,7 +23,8 @@ type Config struct {
 	// means TaskSize - 128 MiB, the base of a process without ASLR.
 	MmapBase uint64
 	// MinAddr is vm.mmap_min_addr: MAP_FIXED below it is EPERM and hints
-	// below it are raised to it; 0 means 65536.
+	// below it are raised to it; 0 means 65536. It must be page-aligned
+	// and below MmapBase.
 	MinAddr uint64
 	// MaxMapCount is vm.max_map_count; 0 means 65530.
 	MaxMapCount int
@@ -33,11 +36,13 @@ type Config struct {
 	// of all VM_LOCKED mappings together (mm->locked_vm) may not exceed
 	// it, rounded down to pages (mm/mmap.c: mlock_future_ok()). 0 means
 	// unlimited, as for a process with CAP_IPC_LOCK (root, as tests
-	// often run). MemlockNone is a limit of 0 without CAP_IPC_LOCK:
+	// often run). MemlockNone (-1) is a limit of 0 without CAP_IPC_LOCK:
 	// MapLocked then fails with EPERM (mm/mlock.c: can_do_mlock()).
+	// Other negative values are invalid.
 	MemlockLimit int64
 	// FaultAroundPages is the MapPages window in pages, rounded down to a
-	// power of two; 0 means 16, 1 disables fault-around.
+	// power of two; 0 means 16, 1 disables fault-around; at most
+	// MaxFaultAroundPages.
 	FaultAroundPages int
 	// Memory is the physical memory the address space allocates from,
 	// shared with every other address space on it; nil means a Memory
@@ -45,16 +50,17 @@ type Config struct {
 	Memory *Memory
 	// PhysPages is the number of physical frames of the address space's
 	// own Memory when Memory is nil; 0 means DefaultMemoryPages (4 GiB,
-	// allocated lazily). With a Memory, Config reports its size.
+	// allocated lazily); at most MaxPhysPages. With a Memory, Config
+	// reports its size.
 	PhysPages int
 	// TLBEntries is the size of each thread's TLB, rounded up to a power
-	// of two; 0 means 64.
+	// of two; 0 means 64; at most MaxTLBEntries.
 	TLBEntries int
 	// MaxRetries bounds lockless fault attempts before the mmap-lock
 	// fallback; 0 means 3.
 	MaxRetries int
 	// Quirks deliberately break rules; see QuirkNonAtomicFixedReplace and
-	// the others. Zero breaks nothing.
+	// the others. Zero breaks nothing; bits of no quirk are invalid.
 	Quirks Quirks
 	// Trace, if non-nil, records syscalls, faults, TLB shootdowns and
 	// every load and store.
@@ -67,7 +73,78 @@ type Config struct {
 	Sched *sched.Sched
 }
 
+// Upper bounds of Config fields.
+const (
+	// MaxPhysPages is the largest Config.PhysPages: a frame number is 32
+	// bits, and frame 0 is the zero page.
+	MaxPhysPages = int(^pgtable.PFN(0)) - 1
+	// MaxTLBEntries is the largest Config.TLBEntries (a real CPU's
+	// second-level TLB has a few thousand).
+	MaxTLBEntries = 1 << 16
+	// MaxFaultAroundPages is the largest Config.FaultAroundPages: one
+	// page-table leaf, as Linux's fault_around_bytes (mm/memory.c:
+	// fault_around_bytes_set() refuses more than PTRS_PER_PTE pages).
+	MaxFaultAroundPages = pgtable.PTEsPerLeaf
+)
+
+// validate returns one error per field of c that New refuses, joined,
+// each naming the field and wrapping EINVAL; nil if every field is valid.
+// It checks the values as given, before defaults are filled in.
+func (c *Config) validate() error {
+	var errs []error
+	bad := func(field string, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("mmap: Config.%s %s: %w", field, fmt.Sprintf(format, args...), EINVAL))
+	}
+	if c.Policy < PolicyRCURefcount || c.Policy > PolicyPerVMALock {
+		bad("Policy", "%d is not a known policy", int(c.Policy))
+	}
+	if c.MmapBase&pgtable.PageMask != 0 || c.MmapBase > TaskSize {
+		bad("MmapBase", "%#x is not a page-aligned user address", c.MmapBase)
+	}
+	if c.MinAddr&pgtable.PageMask != 0 || c.MinAddr > TaskSize {
+		bad("MinAddr", "%#x is not a page-aligned user address", c.MinAddr)
+	}
+	if c.MaxMapCount < 0 {
+		bad("MaxMapCount", "%d is negative", c.MaxMapCount)
+	}
+	if c.MemlockLimit < MemlockNone {
+		bad("MemlockLimit", "%d is negative and not MemlockNone (-1)", c.MemlockLimit)
+	}
+	if c.FaultAroundPages < 0 || c.FaultAroundPages > MaxFaultAroundPages {
+		bad("FaultAroundPages", "%d is not in 0..%d", c.FaultAroundPages, MaxFaultAroundPages)
+	}
+	if c.PhysPages < 0 || c.PhysPages > MaxPhysPages {
+		bad("PhysPages", "%d is not in 0..%d", c.PhysPages, MaxPhysPages)
+	}
+	if c.TLBEntries < 0 || c.TLBEntries > MaxTLBEntries {
+		bad("TLBEntries", "%d is not in 0..%d", c.TLBEntries, MaxTLBEntries)
+	}
+	if c.MaxRetries < 0 {
+		bad("MaxRetries", "%d is negative", c.MaxRetries)
+	}
+	if u := c.Quirks.Unknown(); u != 0 {
+		bad("Quirks", "has unknown bits %#x", uint32(u))
+	}
+	if len(errs) == 0 {
+		mmapBase, minAddr := c.MmapBase, c.MinAddr
+		if mmapBase == 0 {
+			mmapBase = TaskSize - 128<<20
+		}
+		if minAddr == 0 {
+			minAddr = 65536
+		}
+		if minAddr >= mmapBase {
+			bad("MinAddr", "%#x is not below MmapBase %#x", minAddr, mmapBase)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// fill validates c and fills in its defaults.
 func (c *Config) fill() error {
+	if err := c.validate(); err != nil {
+		return err
+	}
 	if c.MmapBase == 0 {
 		c.MmapBase = TaskSize - 128<<20
 	}
@@ -100,15 +177,8 @@ func (c *Config) fill() error {
 		n <<= 1
 	}
 	c.TLBEntries = n
-	switch {
-	case c.Policy < PolicyRCURefcount || c.Policy > PolicyPerVMALock:
-		return fmt.Errorf("mmap: unknown policy %d", int(c.Policy))
-	case c.MmapBase&pgtable.PageMask != 0 || c.MmapBase > TaskSize:
-		return fmt.Errorf("mmap: MmapBase %#x is not a page-aligned user address", c.MmapBase)
-	case c.MinAddr >= c.MmapBase:
-		return fmt.Errorf("mmap: MinAddr %#x is not below MmapBase %#x", c.MinAddr, c.MmapBase)
-	case c.MaxMapCount < 0 || c.PhysPages < 0 || c.TLBEntries < 0 || c.FaultAroundPages < 0 || c.MaxRetries < 0:
-		return errors.New("mmap: negative Config value")
+	if c.MaxRetries == 0 {
+		c.MaxRetries = 3
 	}
 	return nil
 }
@@ -132,9 +202,22 @@ type AddressSpace struct {
 	rec      *trace.Recorder // immutable; nil when tracing is off
 	sysTrack *trace.Buffer   // shared track for syscalls made on the AddressSpace
 
-	// closed is set by Close, under the mmap write lock; atomic so that
-	// threads can see it without the lock.
+	// closed is set by Close, under the mmap write lock, before it waits
+	// for the faults in flight; atomic so that threads can see it
+	// without the lock. A fault checks it after counting itself in
+	// inflight (see beginFault).
 	closed atomic.Bool
+	// closeMu serialises Close, so that every call returns after the
+	// teardown. Only Close takes it, and it is held across Close's wait
+	// for faults in flight; nothing else is taken while waiting for it.
+	// Bound to Config.Sched.
+	closeMu sched.Mutex
+	// drained is closed by the fault that brings inflight to 0 once
+	// closed is set (endFault), and waited for by Close. Made by Close
+	// before it sets closed; read only after closed reads true.
+	drained chan struct{}
+	// drainedOnce makes sure drained is closed once. Atomic.
+	drainedOnce atomic.Bool
 	// files are the files mapped here, in the order first mapped, each
 	// with the cancel of its truncate hook; each is also watched by mem.
 	// Protected by the mmap write lock.
@@ -164,6 +247,11 @@ type AddressSpace struct {
 	// bound once so that making a VMA does not allocate a method value.
 	// Immutable.
 	release func(*vma.VMA)
+	// absorb is as.absorbPanic, bound once like release. Immutable.
+	absorb func(*BackingPanic)
+	// closePanics holds the panics raised by backings' Close after a
+	// grace period (closeBacking), for Check and Close to report.
+	closePanics backingPanics
 }
 
 // New returns an empty address space configured by cfg, or an error if
@@ -199,7 +287,9 @@ func New(cfg Config) (*AddressSpace, error) {
 		as.sysTrack = as.rec.SharedTrack("syscalls")
 	}
 	as.change = change{as: as, lock: cfg.Policy == PolicyPerVMALock}
+	as.closeMu.Bind(cfg.Sched, "close")
 	as.release = as.releaseVMA
+	as.absorb = as.absorbPanic
 	as.frees.init(as.freeVMA)
 	as.mm.SetShootdown(as.shootdown)
 	as.mm.SetExpandStack(as.expandStack)
@@ -213,15 +303,29 @@ func (as *AddressSpace) Config() Config { return as.cfg }
 // Close unmaps everything, waits for every deferred free, and returns
 // every physical frame it held to its Memory, with the page caches of the
 // files it mapped that no other open address space on the Memory has
-// mapped. Close is idempotent; syscalls after it return ErrClosed, and so
-// do accesses by threads still open (which may still be closed with
-// Thread.Close).
+// mapped. It is safe while threads run: from its start every syscall,
+// and every fault that has not begun, returns ErrClosed; Close then waits
+// for the faults in flight (a slow-path fault may sleep in a page-cache
+// miss while it holds a VMA reference) before it tears anything down, so
+// that none of them can touch what it frees. Accesses of threads still
+// open return ErrClosed afterwards (they may still be closed with
+// Thread.Close). Close is idempotent, and every call returns once the
+// teardown is done. It returns the panics of backings' Close that Check
+// has not reported (see Backing), and nil otherwise.
 func (as *AddressSpace) Close() error {
+	as.closeMu.Lock()
+	defer as.closeMu.Unlock()
 	as.mm.WriteLock()
 	if as.closed.Load() {
 		as.mm.WriteUnlock()
 		return nil
 	}
+	as.drained = make(chan struct{})
+	as.closed.Store(true)
+	as.mm.WriteUnlock()
+	as.waitFaultsDrained()
+
+	as.mm.WriteLock()
 	c := as.beginLocked("close", nil)
 	c.unmapLocked(0, TaskSize)
 	c.finishLocked()
@@ -231,12 +335,53 @@ func (as *AddressSpace) Close() error {
 		as.mem.unwatch(mf.f)
 	}
 	as.files = nil
-	as.closed.Store(true)
-	as.mm.WriteUnlock()
+	as.writeUnlock()
+	// The threads left open are ended: every translation they had is
+	// shot down, their faults return ErrClosed, and Stats no longer
+	// counts them.
+	for _, t := range as.threads.all() {
+		as.retire(t)
+	}
 	as.mm.RCU.Barrier()
 	as.mm.RCU.Close()
 	as.mem.leave(as)
-	return nil
+	return as.closePanics.take()
+}
+
+// beginFault counts a fault in flight, or reports false if the address
+// space is closed. The count comes first and the check second, and Close
+// sets closed before it reads the count (both sequentially consistent
+// atomics), so either Close waits for this fault or the fault sees
+// closed: none slips past Close's wait.
+func (as *AddressSpace) beginFault() bool {
+	as.inflight.Add(1)
+	if as.closed.Load() {
+		as.endFault()
+		return false
+	}
+	as.faultsBegun.Add(1)
+	return true
+}
+
+// endFault ends a fault counted by beginFault, waking Close if it was
+// the last one it waits for.
+func (as *AddressSpace) endFault() {
+	if as.inflight.Add(-1) == 0 && as.closed.Load() && as.drainedOnce.CompareAndSwap(false, true) {
+		close(as.drained)
+	}
+}
+
+// waitFaultsDrained waits until no fault is in flight. Preconditions:
+// closed is set, so no fault begins any more (beginFault), and the
+// caller holds no lock a fault may need.
+func (as *AddressSpace) waitFaultsDrained() {
+	if s := as.cfg.Sched; s != nil {
+		s.Wait("mmap.close.drain", func() bool { return as.inflight.Load() == 0 })
+		return
+	}
+	if as.inflight.Load() != 0 {
+		<-as.drained
+	}
 }
 
 // Mapping describes one VMA, as a line of /proc/pid/maps does.

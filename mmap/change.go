@@ -36,6 +36,12 @@ type change struct {
 	flush       []span        // ranges to shoot down
 	detachedAny bool          // the change has detached VMAs: it can no longer abort
 	edited      bool          // the change has inserted or removed VMAs
+	open        bool          // between beginLocked and finishLocked or abortLocked
+	// panicked is the first panic of a backing's Open or Close that a
+	// VMA of this address space handed over (absorbPanic) since the
+	// write lock was taken: writeUnlock raises it once the lock is
+	// released.
+	panicked *BackingPanic
 }
 
 type span struct{ start, end uint64 }
@@ -58,7 +64,43 @@ func (as *AddressSpace) beginLocked(name string, tb *trace.Buffer) *change {
 	c.zapped = c.zapped[:0]
 	c.flush = c.flush[:0]
 	c.detachedAny, c.edited = false, false
+	c.open = true
 	return c
+}
+
+// writeUnlock ends a syscall's hold of the mmap write lock. If the call
+// is unwinding from a panic with its change still open, it ends the
+// change first: aborted if it has detached nothing, else flushed and
+// published as it stands (every step of a change leaves the tree whole,
+// since backings' Open and Close cannot unwind through one). Then it
+// releases the lock, and raises the panic of a backing that the change
+// absorbed, so that the caller sees it with the address space whole.
+func (as *AddressSpace) writeUnlock() {
+	c := &as.change
+	if c.open {
+		c.flushLocked()
+		if c.detachedAny {
+			c.finishLocked()
+		} else {
+			c.abortLocked()
+		}
+	}
+	p := c.panicked
+	c.panicked = nil
+	as.mm.WriteUnlock()
+	if p != nil {
+		panic(p)
+	}
+}
+
+// absorbPanic is the backing-panic func of every VMA made here (see
+// vma.VMA.SetBackingPanic): it keeps the first panic for writeUnlock.
+// Preconditions: the mmap write lock is held (VMAs are copied, sliced
+// and discarded only by writers).
+func (as *AddressSpace) absorbPanic(p *BackingPanic) {
+	if as.change.panicked == nil {
+		as.change.panicked = p
+	}
 }
 
 // markLocked write-marks v for this cycle (vma_start_write) under
@@ -175,6 +217,7 @@ func (c *change) putFrames() {
 // finishLocked flushes and publishes the change.
 func (c *change) finishLocked() {
 	c.flushLocked()
+	c.open = false
 	c.tx.Commit()
 	c.as.frees.end(c.as.mm.RCU)
 	c.tracePublish("")
@@ -183,6 +226,7 @@ func (c *change) finishLocked() {
 // abortLocked abandons a change that has not detached anything: its
 // VMAs built for insertion are discarded.
 func (c *change) abortLocked(built ...*vma.VMA) {
+	c.open = false
 	c.tx.Abort()
 	c.as.frees.end(c.as.mm.RCU)
 	for _, v := range built {
@@ -199,9 +243,11 @@ func (c *change) tracePublish(why string) {
 }
 
 // newVMA builds an unattached VMA whose release frees it after a grace
-// period.
+// period. A panic of b.Open here unwinds (the caller's change has not
+// changed anything yet); its copies hand theirs to absorbPanic.
 func (as *AddressSpace) newVMA(start, end uint64, prot Prot, flags vma.Flags, pgoff uint64, b vma.Backing) *vma.VMA {
 	v := vma.New(start, end, vma.Prot(prot&protMask), flags, pgoff, b)
 	v.SetRelease(as.release)
+	v.SetBackingPanic(as.absorb)
 	return v
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/vmsim/vmsim/fault"
 	"github.com/vmsim/vmsim/pgtable"
 	"github.com/vmsim/vmsim/vma"
 )
@@ -23,10 +24,10 @@ import (
 //     and child alike after a fork;
 //   - across every address space on the same Memory, when no fault is in
 //     flight in any of them: each frame's reference count is exactly the
-//     number of PTEs mapping it plus one if a page cache holds it (unless a user-written Backing is mapped, whose own
-//     references Check cannot see), and the frames in use are exactly
-//     those mapped by a PTE or held by the page cache of a file mapped on
-//     the Memory.
+//     number of PTEs mapping it plus one if a page cache or a backing
+//     holds it (fault.FrameCache), and the frames in use are exactly
+//     those mapped by a PTE or held so;
+//   - no backing's Close has panicked since the last Check (see Backing).
 //
 // Check takes the mmap write lock of every address space on the Memory,
 // in the order they joined it, so it sees each layout between syscalls;
@@ -46,6 +47,11 @@ func (as *AddressSpace) Check() error {
 	}
 	as.checkLayoutLocked(bad)
 	as.mem.checkFramesLocked(spaces, bad)
+	// A backing's Close that panicked in the frees the census waited
+	// for broke its contract.
+	if err := as.closePanics.take(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 
@@ -119,11 +125,12 @@ func (m *Memory) checkFramesLocked(spaces []*AddressSpace, bad func(string, ...a
 		quiet = quiet && s.inflight.Load() == 0
 	}
 	mapped := make(map[pgtable.PFN]int)
-	var shmem []*File
-	// A user-written backing may hold references on the frames it maps,
-	// which the census cannot see: with one, a frame's reference count
-	// is only checked to cover its PTEs.
-	custom := false
+	// Shared anonymous memory is in no list of files, nor is a user's
+	// backing: they are found through the VMAs.
+	var caches []fault.FrameCache
+	for _, f := range m.watchedFiles() {
+		caches = append(caches, f)
+	}
 	for _, s := range spaces {
 		s.mm.Table.Range(0, TaskSize, func(_ uint64, e pgtable.PTE) bool {
 			if p := e.PFN(); p != pgtable.ZeroPFN {
@@ -132,11 +139,9 @@ func (m *Memory) checkFramesLocked(spaces []*AddressSpace, bad func(string, ...a
 			return true
 		})
 		for _, v := range s.mm.Tree.Snapshot().VMAs() {
-			f, ok := v.Backing.(*File)
-			if ok && v.Flags&vma.FlagAnonymous != 0 {
-				shmem = append(shmem, f) // shared anonymous memory is in no list of files
+			if c, ok := v.Backing.(fault.FrameCache); ok && !slices.Contains(caches, c) {
+				caches = append(caches, c)
 			}
-			custom = custom || v.Backing != nil && !ok
 		}
 	}
 	if !quiet {
@@ -146,8 +151,8 @@ func (m *Memory) checkFramesLocked(spaces []*AddressSpace, bad func(string, ...a
 		return
 	}
 	cached := make(map[pgtable.PFN]bool)
-	for _, f := range append(m.watchedFiles(), shmem...) {
-		for _, p := range f.CachedFrames(m.frames) {
+	for _, c := range caches {
+		for _, p := range c.CachedFrames(m.frames) {
 			cached[p] = true
 		}
 	}
@@ -171,7 +176,7 @@ func (m *Memory) checkFramesLocked(spaces []*AddressSpace, bad func(string, ...a
 		} else {
 			held++
 		}
-		if rc := refs[p]; rc != want && (rc < n || !custom) {
+		if rc := refs[p]; rc != want {
 			bad("frame %d mapped by %d PTEs (cached: %v) has refcount %d", p, n, cached[p], rc)
 		}
 	}

@@ -1,6 +1,10 @@
 package mmap
 
-import "github.com/vmsim/vmsim/fault"
+import (
+	"slices"
+
+	"github.com/vmsim/vmsim/fault"
+)
 
 // File is an in-memory file with a page cache, opened read-write or
 // read-only; see fault.File. Its ReadAt and WriteAt are coherent with
@@ -23,14 +27,19 @@ func NewFile(name string, data []byte, opt FileOptions) *File {
 //
 // Preconditions: the mmap write lock is held.
 func (as *AddressSpace) watchFileLocked(f *File) {
-	for _, mf := range as.files {
-		if mf.f == f {
-			return
-		}
+	if as.watchesLocked(f) {
+		return
 	}
 	cancel := f.OnTruncate(func(startPgoff, endPgoff uint64) { as.zapFile(f, startPgoff, endPgoff) })
 	as.files = append(as.files, mappedFile{f, cancel})
 	as.mem.watch(f)
+}
+
+// watchesLocked reports whether the truncate hook of f is registered.
+//
+// Preconditions: the mmap write lock is held.
+func (as *AddressSpace) watchesLocked(f *File) bool {
+	return slices.ContainsFunc(as.files, func(mf mappedFile) bool { return mf.f == f })
 }
 
 // A mappedFile is a file an address space has mapped, with the cancel of
@@ -45,9 +54,9 @@ type mappedFile struct {
 // has already shrunk, so faults that race with it refuse to install.
 func (as *AddressSpace) zapFile(f *File, startPgoff, endPgoff uint64) {
 	as.mm.WriteLock()
-	defer as.mm.WriteUnlock()
-	if as.closed.Load() {
-		return
+	defer as.writeUnlock()
+	if !as.watchesLocked(f) {
+		return // Close has torn the address space down
 	}
 	c := as.beginLocked("truncate", as.sysTrack)
 	for _, v := range as.mm.Tree.Snapshot().VMAs() {

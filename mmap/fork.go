@@ -54,7 +54,9 @@ var testHookForkVMA func(parent *vma.VMA)
 
 func (as *AddressSpace) doFork(tb *trace.Buffer) (*AddressSpace, error) {
 	as.mm.WriteLock()
-	defer as.mm.WriteUnlock()
+	// writeUnlock raises, once the lock is released, the panic of a
+	// backing's Open that a copy of a VMA absorbed.
+	defer as.writeUnlock()
 	if as.closed.Load() {
 		return nil, ErrClosed
 	}
@@ -65,7 +67,14 @@ func (as *AddressSpace) doFork(tb *trace.Buffer) (*AddressSpace, error) {
 	// The child joined the Memory: anyone who locks it (Check) locks
 	// the parent first, which we hold.
 	child.mm.WriteLock()
-	defer child.mm.WriteUnlock()
+	built := false
+	defer func() {
+		if !built {
+			// Unwinding, or a backing panicked: the child goes.
+			child.writeUnlock()
+			child.Close()
+		}
+	}()
 	c := child.beginLocked("fork", nil)
 	f := forker{parent: as, child: child, c: c, seq: as.mm.LockSeq()}
 	vmas := as.mm.Tree.Snapshot().VMAs()
@@ -92,6 +101,11 @@ func (as *AddressSpace) doFork(tb *trace.Buffer) (*AddressSpace, error) {
 	if f.wpStart < f.wpEnd {
 		as.shootdownTraced(f.wpStart, f.wpEnd, tb)
 	}
+	if as.change.panicked != nil {
+		return nil, nil // the deferred calls close the child and raise the panic
+	}
+	built = true
+	child.writeUnlock()
 	as.stats.forks.Add(1)
 	return child, nil
 }
@@ -133,6 +147,7 @@ func (f *forker) copyVMA(v *vma.VMA) {
 	}
 	n := v.Copy()
 	n.SetRelease(f.child.release)
+	n.SetBackingPanic(f.child.absorb)
 	n.Flags &^= flagLocked // vm_flags_clear(tmp, VM_LOCKED_MASK)
 	wipe := v.Flags&flagWipeOnFork != 0
 	if wipe {

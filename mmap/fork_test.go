@@ -346,3 +346,31 @@ func TestForkErrors(t *testing.T) {
 		par.close()
 	})
 }
+
+// TestForkBackingPanics: a backing whose Open panics while Fork copies
+// its VMA makes Fork panic once the parent's lock is released, with no
+// child left behind (the Memory holds the parent's frames alone) and the
+// parent whole and usable; a later fork, once Open behaves, works.
+func TestForkBackingPanics(t *testing.T) {
+	forEachPolicy(t, func(t *testing.T, pol mmap.Policy) {
+		mem := mmap.NewMemory(0)
+		par := newProc(t, mmap.Config{Policy: pol, Memory: mem})
+		b := &panicky{}
+		_, err := par.as.MmapBacking(0, mmap.PageSize, rw, mmap.MapShared, b, 0)
+		require.NoError(t, err)
+		a := par.mmap(mmap.PageSize, rw, mmap.MapPrivate|mmap.MapAnonymous, nil)
+		par.write(a, 1)
+		inUse := mem.InUse()
+		b.open.Store(true)
+		mustPanic(t, "Fork", func() { _, _ = par.as.Fork() })
+		b.open.Store(false)
+		require.NoError(t, par.as.Check())
+		require.Equal(t, inUse, mem.InUse(), "the failed child's frames are gone")
+		par.write(a, 2)
+		ch := par.fork()
+		require.EqualValues(t, 2, ch.read(a))
+		ch.close()
+		par.close()
+		require.Zero(t, mem.InUse())
+	})
+}

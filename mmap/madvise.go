@@ -86,7 +86,7 @@ func (as *AddressSpace) doMadvise(start, lenIn uint64, advice Advice, tb *trace.
 		return as.populateAdvised(start, end, advice == MadvPopulateWrite)
 	}
 	as.mm.WriteLock()
-	defer as.mm.WriteUnlock()
+	defer as.writeUnlock()
 	if as.closed.Load() {
 		return ErrClosed
 	}
@@ -110,7 +110,9 @@ func (as *AddressSpace) doMadvise(start, lenIn uint64, advice Advice, tb *trace.
 		start = e
 	}
 	c.finishLocked()
-	as.stats.madvises.Add(1)
+	if unmapped == nil {
+		as.stats.madvises.Add(1) // successful calls only, as Stats says
+	}
 	return unmapped
 }
 

@@ -2,6 +2,7 @@ package mmap
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 
@@ -15,6 +16,9 @@ import (
 // "/dev/zero (deleted)" as on Linux. vmsim has no devices: dev is 00:00
 // and the inode is the file's inode number.
 func (as *AddressSpace) WriteMaps(w io.Writer) error {
+	if w == nil {
+		return errors.New("mmap: WriteMaps with a nil io.Writer")
+	}
 	as.mm.ReadLock()
 	defer as.mm.ReadUnlock()
 	bw := bufio.NewWriter(w)

@@ -1,7 +1,9 @@
 package mmap
 
 import (
+	"errors"
 	"fmt"
+	"reflect"
 
 	"github.com/vmsim/vmsim/fault"
 	"github.com/vmsim/vmsim/pgtable"
@@ -54,7 +56,7 @@ func pageAlign(n uint64) uint64 { return (n + pgtable.PageMask) &^ pgtable.PageM
 // a VM_LOCKED mapping, counted against Config.MemlockLimit and always
 // prefaulted (see mlock.go).
 func (as *AddressSpace) Mmap(addr, length uint64, prot Prot, flags Flag, file *File, offset uint64) (uint64, error) {
-	return as.mmapTraced(addr, length, prot, flags, fileBacking(file), offset, as.sysTrack)
+	return as.mmapTraced(addr, length, prot, flags, file, offset, as.sysTrack)
 }
 
 // Backing is what a mapping made with MmapBacking maps: a user-written
@@ -63,25 +65,68 @@ func (as *AddressSpace) Mmap(addr, length uint64, prot Prot, flags Flag, file *F
 // fault.Sizer. A Backing that also has a `Writable() bool` method is
 // treated as an open file: MAP_SHARED with PROT_WRITE needs it to report
 // true.
+//
+// A panic in a Backing method reaches the caller whose call ran it and
+// leaves the address space whole (no lock, transaction, reference or RCU
+// section held; Check passes): a panic in Fault, MapPages or Pages ends
+// the access that faulted; one in Writable, or in the Open of the VMA an
+// mmap builds, fails that mmap with nothing changed. Open of a VMA split
+// or copied in the middle of a call, and Close of a VMA the call drops
+// before publishing it, cannot fail in Linux, so the call completes and
+// then panics with a *BackingPanic holding the backing's value. Close of
+// a published VMA runs a grace period later on no caller's goroutine: its
+// panic is reported by the next Check, or else by Close.
+//
+// Limitation: each address space has physical memory of its own, and
+// VMFault.Frames() is the faulting one's. A backing that keeps pages
+// between faults holds frames of one address space: if it is mapped into
+// two, it must tell them apart by VMFault.Frames() and never hand one's
+// frames to the other (which would take them for frames it never
+// allocated, or free ones); File does this by serving one address space
+// at a time (other mmaps get ENODEV), the custom-driver example's device
+// by refusing another address space's faults with SIGBUS. A backing that
+// keeps pages should also declare them (fault.FrameCache) for Check.
 type Backing = fault.Ops
 
 // MmapBacking is Mmap with a user-written backing in place of a File (a
 // device driver's mmap, in Linux terms). The flags must not include
-// MapAnonymous. Its Fault allocates pages from VMFault.Frames().
+// MapAnonymous (EINVAL); a nil b, or one holding a nil pointer, is a bad
+// descriptor (EBADF), as for Mmap. Its Fault allocates pages from
+// VMFault.Frames(): the physical memory of the faulting address space,
+// which is that address space's own (see Backing for what that means for
+// a backing mapped into two).
 func (as *AddressSpace) MmapBacking(addr, length uint64, prot Prot, flags Flag, b Backing, offset uint64) (uint64, error) {
-	if b == nil || flags&MapAnonymous != 0 {
-		return 0, EINVAL
-	}
-	return as.mmapTraced(addr, length, prot, flags, b, offset, as.sysTrack)
+	return as.mmapBackingTraced(addr, length, prot, flags, b, offset, as.sysTrack)
 }
 
-// fileBacking turns a possibly nil *File into a possibly nil Backing
-// (a nil *File must not become a non-nil interface).
-func fileBacking(f *File) Backing {
-	if f == nil {
+func (as *AddressSpace) mmapBackingTraced(addr, length uint64, prot Prot, flags Flag, b Backing, offset uint64, tb *trace.Buffer) (uint64, error) {
+	if flags&MapAnonymous != 0 {
+		return 0, EINVAL
+	}
+	if backingOf(b) == nil {
+		return 0, EBADF
+	}
+	return as.mmapTraced(addr, length, prot, flags, b, offset, tb)
+}
+
+// backingOf returns b, or nil if b is nil or holds a nil pointer (a nil
+// *File, or a nil pointer of a user's backing type): such a value is no
+// backing at all, and must never reach a VMA as a non-nil interface. Every
+// entry point of mmap passes its file through here (in mmapTraced).
+func backingOf(b Backing) Backing {
+	switch x := b.(type) {
+	case nil:
+		return nil
+	case *File:
+		if x == nil {
+			return nil
+		}
+		return b
+	}
+	if v := reflect.ValueOf(b); v.Kind() == reflect.Pointer && v.IsNil() {
 		return nil
 	}
-	return f
+	return b
 }
 
 // writable reports whether b is open for writing: a File's open mode, or
@@ -94,6 +139,7 @@ func writable(b Backing) bool {
 }
 
 func (as *AddressSpace) mmapTraced(addr, length uint64, prot Prot, flags Flag, file Backing, offset uint64, tb *trace.Buffer) (uint64, error) {
+	file = backingOf(file)
 	if tb != nil {
 		tb.Emit(trace.Event{Kind: trace.SyscallBegin, Name: "mmap", Addr: addr, Len: length,
 			Arg: fmt.Sprintf("%#x, %#x, %s, %s, off=%#x", addr, length, Prot(prot), flags, offset)})
@@ -155,7 +201,7 @@ func (as *AddressSpace) doMmap(addr, length uint64, prot Prot, flags Flag, file 
 	}
 
 	as.mm.WriteLock()
-	defer as.mm.WriteUnlock()
+	defer as.writeUnlock()
 	if as.closed.Load() {
 		return 0, ErrClosed
 	}
@@ -242,18 +288,6 @@ func (as *AddressSpace) doMmap(addr, length uint64, prot Prot, flags Flag, file 
 			c.abortLocked()
 			return 0, EINVAL
 		}
-		if b, ok := file.(interface{ BindSched(*sched.Sched) error }); ok {
-			if err := b.BindSched(as.cfg.Sched); err != nil {
-				c.abortLocked()
-				return 0, ENODEV
-			}
-		}
-		if b, ok := file.(interface{ Bind(*pgtable.Frames) error }); ok {
-			if err := b.Bind(as.frames); err != nil {
-				c.abortLocked()
-				return 0, ENODEV
-			}
-		}
 		backing = file
 	} else {
 		switch flags & mapTypeMask {
@@ -306,17 +340,44 @@ func (as *AddressSpace) doMmap(addr, length uint64, prot Prot, flags Flag, file 
 		as.mm.Table.FreeEmpty(addr, addr+length)
 		return 0, EOPNOTSUPP
 	}
+	if file != nil {
+		if errno := as.bindLocked(file); errno != 0 {
+			c.abortLocked()
+			return 0, errno
+		}
+	}
 	nv := as.newVMA(addr, addr+length, prot, vmFlags, pgoff, backing)
 	c.unmapLocked(addr, addr+length)
 	c.flushLocked()
 	c.insertMergedLocked(nv)
 	as.lockLocked(vmFlags, length) // __mmap_complete(): mm->locked_vm += len
 	c.finishLocked()
+	as.stats.mmaps.Add(1)
+	return addr, nil
+}
+
+// bindLocked binds a file being mapped to this address space's Sched and
+// physical memory (ENODEV if another holds it), and registers its
+// truncation hook at once, so that Close releases the binding even if the
+// call then fails by a panic. doMmap calls it after every check that can
+// fail: a failed mmap must leave the file free for other address spaces.
+//
+// Preconditions: the mmap write lock is held.
+func (as *AddressSpace) bindLocked(file Backing) Errno {
+	if b, ok := file.(interface{ BindSched(*sched.Sched) error }); ok {
+		if err := b.BindSched(as.cfg.Sched); err != nil {
+			return ENODEV
+		}
+	}
+	if b, ok := file.(interface{ Bind(*pgtable.Frames) error }); ok {
+		if err := b.Bind(as.frames); err != nil {
+			return ENODEV
+		}
+	}
 	if f, ok := file.(*File); ok {
 		as.watchFileLocked(f)
 	}
-	as.stats.mmaps.Add(1)
-	return addr, nil
+	return 0
 }
 
 // roundHintToMin mirrors mm/mmap.c: round_hint_to_min.
@@ -344,10 +405,12 @@ func splitsOverLimit(tx *vma.Txn, start, end uint64, limit int) bool {
 }
 
 // populate prefaults [addr, addr+length) as MAP_POPULATE does
-// (mm/gup.c: populate_vma_page_range): write faults for private writable
-// mappings ("(vm_flags & (VM_WRITE | VM_SHARED)) == VM_WRITE": FOLL_WRITE
-// breaks copy-on-write), read faults otherwise, nothing for PROT_NONE;
-// failures are ignored.
+// (mm/gup.c: __mm_populate → populate_vma_page_range): write faults for
+// private writable mappings ("(vm_flags & (VM_WRITE | VM_SHARED)) ==
+// VM_WRITE": FOLL_WRITE breaks copy-on-write), read faults otherwise,
+// nothing for PROT_NONE. A failed fault ends the population of its VMA,
+// and the walk goes on at the next one (__mm_populate with
+// ignore_errors), so a populate costs what it maps, not the length asked.
 func (as *AddressSpace) populate(addr, length uint64, prot Prot, private bool) {
 	if prot&(ProtRead|ProtWrite|ProtExec) == 0 {
 		return
@@ -355,9 +418,33 @@ func (as *AddressSpace) populate(addr, length uint64, prot Prot, private bool) {
 	t := as.NewThread()
 	defer t.Close()
 	write := private && prot&ProtWrite != 0
-	for a := addr; a < addr+length; a += PageSize {
-		_ = t.Fault(a, write)
+	for a, end := addr, addr+length; a < end; {
+		switch err := t.Fault(a, write); {
+		case err == nil:
+			a += PageSize
+		case errors.Is(err, ErrClosed):
+			return
+		default:
+			a = as.nextVMAStart(a)
+		}
 	}
+}
+
+// nextVMAStart returns where a populate that failed at addr goes on: the
+// start of the first VMA above the one containing addr (or above addr,
+// if none contains it: it was unmapped meanwhile), or the end of the
+// address space.
+func (as *AddressSpace) nextVMAStart(addr uint64) uint64 {
+	as.mm.ReadLock()
+	defer as.mm.ReadUnlock()
+	snap := as.mm.Tree.Snapshot()
+	if v := snap.Find(addr); v != nil {
+		addr = v.End
+	}
+	if v := snap.FindNext(addr); v != nil {
+		return max(v.Start, addr)
+	}
+	return TaskSize
 }
 
 // String returns the flags as "MAP_PRIVATE|MAP_ANONYMOUS|…".
@@ -393,3 +480,12 @@ func (f Flag) String() string {
 	}
 	return s
 }
+
+// BackingPanic is what a call panics with when a Backing panicked in Open
+// or Close while the call was changing the address space (see Backing);
+// Check reports one raised by a Close that ran after a grace period.
+type BackingPanic = vma.BackingPanic
+
+// ContractError is the error an access returns when the backing of the
+// mapping broke its contract (see fault.ContractError).
+type ContractError = fault.ContractError

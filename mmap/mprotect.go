@@ -78,7 +78,7 @@ func (as *AddressSpace) doMprotect(start, length uint64, prot Prot, tb *trace.Bu
 // lock. It returns the ranges that mprotect_fixup() would populate.
 func (as *AddressSpace) mprotectLocked(start, end uint64, prot, grows Prot, tb *trace.Buffer) ([]span, error) {
 	as.mm.WriteLock()
-	defer as.mm.WriteUnlock()
+	defer as.writeUnlock()
 	if as.closed.Load() {
 		return nil, ErrClosed
 	}
@@ -135,7 +135,9 @@ func (as *AddressSpace) mprotectLocked(start, end uint64, prot, grows Prot, tb *
 		err = ENOMEM
 	}
 	c.finishLocked()
-	as.stats.mprotects.Add(1)
+	if err == nil {
+		as.stats.mprotects.Add(1) // successful calls only, as Stats says
+	}
 	return fill, err
 }
 

@@ -103,7 +103,7 @@ func (as *AddressSpace) doMremap(addr, oldLen, newLen uint64, flags MremapFlag, 
 // mremapLocked runs one mremap call under the mmap write lock.
 func (as *AddressSpace) mremapLocked(r *remap, tb *trace.Buffer) (uint64, error) {
 	as.mm.WriteLock()
-	defer as.mm.WriteUnlock()
+	defer as.writeUnlock()
 	if as.closed.Load() {
 		return 0, ErrClosed
 	}

@@ -37,7 +37,7 @@ func (as *AddressSpace) doMunmap(addr, length uint64, tb *trace.Buffer) error {
 	}
 	end := addr + length
 	as.mm.WriteLock()
-	defer as.mm.WriteUnlock()
+	defer as.writeUnlock()
 	if as.closed.Load() {
 		return ErrClosed
 	}

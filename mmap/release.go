@@ -1,6 +1,7 @@
 package mmap
 
 import (
+	"errors"
 	"sync"
 
 	"github.com/vmsim/vmsim/rcu"
@@ -40,15 +41,43 @@ func (as *AddressSpace) freeVMA(v *vma.VMA) {
 // otherwise stay in use forever, in no page cache the address space knows
 // (Linux evicts the shmem inode with its last reference, and
 // shmem_evict_inode truncates its pages).
+//
+// A panic of the backing's Close is kept for Check and Close to report:
+// this runs on the RCU callback goroutine (or in whoever dropped the last
+// reference), where no caller could receive it.
 func (as *AddressSpace) closeBacking(v *vma.VMA) {
 	b := v.Backing
 	if b == nil {
 		return
 	}
-	b.Close(v)
+	if p := v.CloseBacking(); p != nil {
+		as.closePanics.add(p)
+	}
 	if f, ok := b.(*File); ok && v.Flags&vma.FlagAnonymous != 0 && f.MapCount() == 0 {
 		f.ReleaseFrames(as.frames)
 	}
+}
+
+// backingPanics collects the panics of backings' Close. Safe for
+// concurrent use.
+type backingPanics struct {
+	mu   sync.Mutex
+	list []error // protected by mu
+}
+
+func (b *backingPanics) add(p *BackingPanic) {
+	b.mu.Lock()
+	b.list = append(b.list, p)
+	b.mu.Unlock()
+}
+
+// take returns the panics collected since the last take, joined, or nil.
+func (b *backingPanics) take() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	err := errors.Join(b.list...)
+	b.list = nil
+	return err
 }
 
 // vmaFrees starts the grace period of a released VMA only once no

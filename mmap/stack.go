@@ -29,7 +29,7 @@ const DefaultStackLimit uint64 = 8 << 20
 func (as *AddressSpace) expandStack(ctx *fault.Context, addr uint64) bool {
 	addr &^= pgtable.PageMask
 	as.mm.WriteLock()
-	defer as.mm.WriteUnlock()
+	defer as.writeUnlock()
 	if as.closed.Load() {
 		return false
 	}

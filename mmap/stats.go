@@ -16,20 +16,31 @@ type asCounters struct {
 	stackGrowths                                 atomic.Int64
 	forks                                        atomic.Int64
 
-	mu                 sync.Mutex     // protects retired
+	// mu protects retired, tlbHits and tlbMisses together with the
+	// membership of the live thread set: a thread leaves the set and
+	// its counts join the retired total in one critical section, and
+	// Stats sums both in one, so that it counts every thread exactly
+	// once and every counter is monotonic between two calls.
+	mu                 sync.Mutex
 	retired            fault.Counters // counters of closed threads
 	tlbHits, tlbMisses atomic.Int64   // of closed threads
 }
 
-// retire folds a closing thread's counters into the address space's.
-func (as *AddressSpace) retire(t *Thread) {
+// retire removes a closing thread from the live set and folds its
+// counters into the address space's, unless it is already retired (by
+// the address space's Close). It reports whether it retired t.
+func (as *AddressSpace) retire(t *Thread) bool {
+	as.stats.mu.Lock()
+	defer as.stats.mu.Unlock()
+	if !as.threads.remove(t) {
+		return false
+	}
 	var s fault.Snapshot
 	t.ctx.Counters.AddTo(&s)
-	as.stats.mu.Lock()
 	addSnapshot(&as.stats.retired, &s)
-	as.stats.mu.Unlock()
 	as.stats.tlbHits.Add(t.tlbHits.Load())
 	as.stats.tlbMisses.Add(t.tlbMisses.Load())
+	return true
 }
 
 func addSnapshot(c *fault.Counters, s *fault.Snapshot) {
@@ -66,7 +77,11 @@ type Stats struct {
 	// the threads flushed (nr_tlb_remote_flush_received).
 	Shootdowns, NrTLBRemoteFlush, NrTLBRemoteFlushReceived int64
 
-	Mmaps, Munmaps, Mprotects, Mremaps, Madvises int64 // successful calls
+	// Mmaps, Munmaps, Mprotects, Mremaps and Madvises count successful
+	// calls. A call that changes part of its range and then fails (an
+	// mprotect or madvise that meets a hole: ENOMEM) is not counted;
+	// Linux has no such counters.
+	Mmaps, Munmaps, Mprotects, Mremaps, Madvises int64
 
 	MapCount    int   // VMAs now (mm->map_count)
 	Threads     int   // threads open now
@@ -84,12 +99,14 @@ type Stats struct {
 }
 
 // Stats returns the counters. It may be called at any time; while
-// threads run, each counter is a recent value (as /proc/vmstat is).
+// threads run, each counter is a recent value (as /proc/vmstat is), and
+// every cumulative counter (the int64 fields) is monotonic: a call never
+// returns less than a call that returned before it began, however threads
+// come and go.
 func (as *AddressSpace) Stats() Stats {
 	var s Stats
 	as.stats.mu.Lock()
 	as.stats.retired.AddTo(&s.Snapshot)
-	as.stats.mu.Unlock()
 	s.TLBHits = as.stats.tlbHits.Load()
 	s.TLBMisses = as.stats.tlbMisses.Load()
 	threads := as.threads.all()
@@ -98,6 +115,7 @@ func (as *AddressSpace) Stats() Stats {
 		s.TLBHits += t.tlbHits.Load()
 		s.TLBMisses += t.tlbMisses.Load()
 	}
+	as.stats.mu.Unlock()
 	s.Shootdowns = as.stats.shootdowns.Load()
 	s.NrTLBRemoteFlush = as.stats.remoteFlush.Load()
 	s.NrTLBRemoteFlushReceived = as.stats.remoteFlushReceived.Load()

@@ -37,8 +37,10 @@ type Thread struct {
 }
 
 // NewThread returns a new simulated CPU attached to the address space.
-// Call Close when done with it; the AddressSpace's Close closes those
-// left open.
+// Call Close when done with it. The AddressSpace's Close ends the threads
+// left open: Stats no longer counts them (their counts stay in the
+// totals) and their accesses and syscalls return ErrClosed; Thread.Close
+// then only releases what the thread holds.
 func (as *AddressSpace) NewThread() *Thread { return as.NewThreadNamed("") }
 
 // NewThreadNamed is NewThread with a name for traces ("A", "B", ...); ""
@@ -70,17 +72,29 @@ func (t *Thread) ID() int { return t.id }
 // Name returns the name used in traces.
 func (t *Thread) Name() string { return t.name }
 
-// Close detaches the thread from the address space. Its counters stay in
-// the address space's Stats. Close is idempotent.
+// ErrThreadClosed is returned by every access and syscall made through a
+// Thread after its Close. It is distinct from ErrClosed, which says that
+// the address space itself is closed.
+var ErrThreadClosed = errors.New("mmap: thread is closed")
+
+// Close detaches the thread from the address space: its TLB is emptied,
+// shootdowns stop waiting for it, and from then on every access and
+// syscall through it returns ErrThreadClosed. Its counters stay in the
+// address space's Stats. Close is idempotent; like every method of a
+// Thread, it is called by the goroutine driving the thread.
 func (t *Thread) Close() {
 	if t.closed {
 		return
 	}
 	t.closed = true
+	// No shootdown reaches a thread once it leaves the set, so its TLB
+	// must not be used again: empty it, and the closed check at the
+	// start of every slow path keeps it empty (the fast path of
+	// ReadUint64 only reads entries).
+	clear(t.tlb.entries)
 	t.publishHits()
-	t.as.threads.remove(t)
-	t.ctx.Reader.Unregister()
 	t.as.retire(t)
+	t.ctx.Reader.Unregister()
 }
 
 func (t *Thread) publishHits() {
@@ -105,7 +119,7 @@ func (t *Thread) applyFlushes(g uint64) {
 	t.sd.mu.Lock()
 	if t.sd.full.Load() {
 		clear(t.tlb.entries)
-		t.sd.full.Store(false) // only after the clear: see shootdownState.queue
+		t.sd.full.Store(false) // in the clear's critical section: see shootdownState.queue
 	} else {
 		for _, s := range t.sd.pending {
 			t.tlb.flushRange(s.start, s.end)
@@ -155,18 +169,43 @@ func (t *Thread) countHit() {
 
 // fault handles a miss that the page table could not satisfy.
 func (t *Thread) fault(addr uint64, write bool) error {
-	if t.closed || t.as.closed.Load() {
+	if !t.as.beginFault() {
 		return ErrClosed
 	}
+	defer t.as.endFault()
 	var flags fault.Flags
 	if write {
 		flags = fault.FlagWrite
 	}
-	t.as.inflight.Add(1)
-	t.as.faultsBegun.Add(1)
 	out := t.as.mm.Handle(&t.ctx, addr, flags)
-	t.as.inflight.Add(-1)
+	if out == fault.BackingBroken {
+		return t.ctx.Broken()
+	}
 	return signalOf(out, addr)
+}
+
+// maxRefaults bounds the faults one access makes at one address that
+// each report success while the access still finds no translation. A
+// racing munmap, madvise or truncation can zap a PTE between the fault
+// and the access a few times in a row; this many means the backing says
+// it mapped the page and did not.
+const maxRefaults = 64
+
+// refault is the fault of an access that has already faulted n times at
+// addr, each fault reporting success: after maxRefaults it ends the
+// access with the backing's ContractError instead of spinning.
+func (t *Thread) refault(addr uint64, write bool, n int) error {
+	if n < maxRefaults {
+		return t.fault(addr, write)
+	}
+	name := "anonymous memory"
+	t.as.mm.ReadLock()
+	if v := t.as.mm.Tree.Snapshot().Find(addr); v != nil && v.Backing != nil {
+		name = v.Backing.Name()
+	}
+	t.as.mm.ReadUnlock()
+	return &ContractError{Backing: name, Addr: addr &^ pgtable.PageMask, Broke: fmt.Sprintf(
+		"%d faults in a row reported the page mapped, but no PTE maps it for this access (NoPage without mapping it, or a page mapped at another address)", n)}
 }
 
 func signalOf(out fault.Outcome, addr uint64) error {
@@ -185,8 +224,16 @@ func signalOf(out fault.Outcome, addr uint64) error {
 
 // Fault runs the fault handler for addr as the CPU would on a miss
 // (handle_mm_fault), without accessing memory. It returns nil once a PTE
-// allowing the access is installed, or the *SignalError to deliver.
+// allowing the access is installed, the *SignalError to deliver, or
+// ENOMEM when no physical frame is left (VM_FAULT_OOM, where Linux would
+// run the OOM killer), or a *ContractError when the mapping's backing
+// broke its contract. Every access returns the same errors, and
+// ErrThreadClosed or ErrClosed once the thread or its address space is
+// closed.
 func (t *Thread) Fault(addr uint64, write bool) error {
+	if t.closed {
+		return ErrThreadClosed
+	}
 	if addr >= TaskSize {
 		return &SignalError{Signo: SIGSEGV, Code: SegvMaperr, Addr: addr}
 	}
@@ -215,13 +262,16 @@ func (t *Thread) ReadUint64(addr uint64) (uint64, error) {
 }
 
 func (t *Thread) readUint64Slow(addr uint64) (uint64, error) {
+	if t.closed {
+		return 0, ErrThreadClosed
+	}
 	if addr&7 != 0 || addr >= TaskSize {
 		var b [8]byte
 		err := t.Read(addr, b[:])
 		return binary.LittleEndian.Uint64(b[:]), err
 	}
 	word := (addr & pgtable.PageMask) >> 3
-	for {
+	for tries := 0; ; tries++ {
 		t.begin()
 		if e := t.translate(addr, false); e != nil {
 			v := e.slot.Load(word)
@@ -234,7 +284,7 @@ func (t *Thread) readUint64Slow(addr uint64) (uint64, error) {
 			return v, nil
 		}
 		t.end()
-		if err := t.fault(addr, false); err != nil {
+		if err := t.refault(addr, false, tries); err != nil {
 			t.traceSignal(addr, err)
 			return 0, err
 		}
@@ -244,13 +294,16 @@ func (t *Thread) readUint64Slow(addr uint64) (uint64, error) {
 // WriteUint64 stores v at addr (little-endian). An aligned store is
 // atomic, as on x86; an unaligned one is a byte-wise Write.
 func (t *Thread) WriteUint64(addr uint64, v uint64) error {
+	if t.closed {
+		return ErrThreadClosed
+	}
 	if addr&7 != 0 || addr >= TaskSize {
 		var b [8]byte
 		binary.LittleEndian.PutUint64(b[:], v)
 		return t.Write(addr, b[:])
 	}
 	word := (addr & pgtable.PageMask) >> 3
-	for {
+	for tries := 0; ; tries++ {
 		t.begin()
 		if e := t.translate(addr, true); e != nil {
 			e.slot.Store(word, v)
@@ -261,7 +314,7 @@ func (t *Thread) WriteUint64(addr uint64, v uint64) error {
 			return nil
 		}
 		t.end()
-		if err := t.fault(addr, true); err != nil {
+		if err := t.refault(addr, true, tries); err != nil {
 			t.traceSignal(addr, err)
 			return err
 		}
@@ -295,13 +348,16 @@ func (t *Thread) Write(addr uint64, p []byte) error {
 }
 
 func (t *Thread) access(addr uint64, p []byte, write bool) error {
+	if t.closed {
+		return ErrThreadClosed
+	}
 	for len(p) > 0 {
 		if addr >= TaskSize {
 			return &SignalError{Signo: SIGSEGV, Code: SegvMaperr, Addr: addr}
 		}
 		off := int(addr & pgtable.PageMask)
 		n := min(len(p), pgtable.PageSize-off)
-		for {
+		for tries := 0; ; tries++ {
 			t.begin()
 			if e := t.translate(addr, write); e != nil {
 				if write {
@@ -313,7 +369,7 @@ func (t *Thread) access(addr uint64, p []byte, write bool) error {
 				break
 			}
 			t.end()
-			if err := t.fault(addr, write); err != nil {
+			if err := t.refault(addr, write, tries); err != nil {
 				return err
 			}
 		}
@@ -326,20 +382,48 @@ func (t *Thread) access(addr uint64, p []byte, write bool) error {
 // Mmap is AddressSpace.Mmap made by this thread: the same call, traced on
 // the thread's own track.
 func (t *Thread) Mmap(addr, length uint64, prot Prot, flags Flag, file *File, offset uint64) (uint64, error) {
+	if t.closed {
+		return 0, ErrThreadClosed
+	}
 	return t.as.mmapTraced(addr, length, prot, flags, file, offset, t.ctx.Trace)
+}
+
+// MmapBacking is AddressSpace.MmapBacking made by this thread.
+func (t *Thread) MmapBacking(addr, length uint64, prot Prot, flags Flag, b Backing, offset uint64) (uint64, error) {
+	if t.closed {
+		return 0, ErrThreadClosed
+	}
+	return t.as.mmapBackingTraced(addr, length, prot, flags, b, offset, t.ctx.Trace)
 }
 
 // Munmap is AddressSpace.Munmap made by this thread.
 func (t *Thread) Munmap(addr, length uint64) error {
+	if t.closed {
+		return ErrThreadClosed
+	}
 	return t.as.munmapTraced(addr, length, t.ctx.Trace)
 }
 
 // Mprotect is AddressSpace.Mprotect made by this thread.
 func (t *Thread) Mprotect(addr, length uint64, prot Prot) error {
+	if t.closed {
+		return ErrThreadClosed
+	}
 	return t.as.mprotectTraced(addr, length, prot, t.ctx.Trace)
+}
+
+// Mremap is AddressSpace.Mremap made by this thread.
+func (t *Thread) Mremap(oldAddr, oldLen, newLen uint64, flags MremapFlag, newAddr uint64) (uint64, error) {
+	if t.closed {
+		return 0, ErrThreadClosed
+	}
+	return t.as.mremapTraced(oldAddr, oldLen, newLen, flags, newAddr, t.ctx.Trace)
 }
 
 // Madvise is AddressSpace.Madvise made by this thread.
 func (t *Thread) Madvise(addr, length uint64, advice Advice) error {
+	if t.closed {
+		return ErrThreadClosed
+	}
 	return t.as.madviseTraced(addr, length, advice, t.ctx.Trace)
 }

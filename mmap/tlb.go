@@ -73,21 +73,46 @@ type shootdownState struct {
 	pending []span     // ranges to flush; full flush when too many
 	// full asks for a flush of everything. Atomic, so that queue can
 	// see it without mu; set by shooters and cleared by the thread,
-	// both with mu held, and cleared only after the thread has cleared
-	// its TLB (see queue).
+	// both with mu held, and cleared only in the critical section in
+	// which the thread empties its TLB (see queue).
 	full atomic.Bool
 }
 
 // queue asks the thread to drop [start, end) from its TLB and returns the
 // gen for wait.
+//
+// The range is recorded before gen is bumped: a thread that saw the new
+// gen before the range was in pending would ack it without dropping the
+// range, and wait would return while the thread still held a translation
+// of freed frames.
+//
+// The shortcut: when a whole-TLB flush is already pending (full), the
+// range is not recorded at all and no lock is taken, which keeps a
+// shootdown of a thread that sits idle (the common case of a thread
+// blocked elsewhere) to two atomics. The whole flush covers the range,
+// because of this order of events:
+//
+//  1. The shooter zapped the range in the page table before calling
+//     queue (change.go), so every page-table read that follows the load
+//     of full below misses it.
+//  2. The thread clears full only in applyFlushes, holding mu, in the
+//     critical section in which it empties its TLB, and it fills no entry
+//     there: it fills entries only in translate, after applyFlushes has
+//     returned (whether it empties the TLB just before or just after it
+//     stores false makes no difference, as nothing can look in between).
+//  3. So if the load reads true, it precedes the thread's store of false
+//     (Go's atomics are sequentially consistent). Every entry the thread
+//     filled before that store is emptied with it; every entry it fills
+//     afterwards comes from a page-table read that follows the store,
+//     hence the load, hence the zap (1): none maps the range.
+//  4. An access already in flight may have translated the range before
+//     the zap: the gen bump after the load makes wait wait for it, since
+//     the thread acks a gen only at the start of an access, after its
+//     flush.
+//
+// TestShootdownQueueOrder and TestShootdownFullFlushShortcut fail if
+// these orders change.
 func (s *shootdownState) queue(start, end uint64) uint64 {
-	// A whole-TLB flush still pending covers the range, and finding it
-	// needs no lock: a thread that has not yet stored false clears its
-	// TLB before it does, and whatever it caches after the clear comes
-	// from the page table, where the range is already zapped. The gen
-	// bump still makes wait wait for an access in flight. This keeps a
-	// shootdown of a thread that sits idle (the common case of a thread
-	// blocked elsewhere) to two atomics.
 	if !s.full.Load() {
 		s.mu.Lock()
 		if len(s.pending) >= 8 {
@@ -178,7 +203,8 @@ func (s *threadSet) add(t *Thread) int {
 	return s.nextID
 }
 
-func (s *threadSet) remove(t *Thread) {
+// remove takes t out of the set and reports whether it was in it.
+func (s *threadSet) remove(t *Thread) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	old := s.all()
@@ -188,5 +214,9 @@ func (s *threadSet) remove(t *Thread) {
 			n = append(n, x)
 		}
 	}
+	if len(n) == len(old) {
+		return false
+	}
 	s.list.Store(&n)
+	return true
 }

@@ -104,6 +104,9 @@ func (d *Domain) Bind(s *sched.Sched) {
 // already running never waits for a reader registered after it began.
 func (d *Domain) Register() *Reader {
 	r := &Reader{d: d, s: d.s}
+	if d.s == nil {
+		r.free = d
+	}
 	d.regMu.Lock()
 	defer d.regMu.Unlock()
 	old := d.readers()

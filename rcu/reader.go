@@ -58,10 +58,14 @@ type Reader struct {
 	// s is d's Sched, copied so that Lock and Unlock reach it without a
 	// second load; nil when free-running. Immutable.
 	s *sched.Sched
+	// free is d while r is registered with a free-running Domain, nil
+	// otherwise: the one field the inlined fast paths of Lock and
+	// Unlock test. Read and written only by the owning goroutine.
+	free *Domain
 	// The allocator rounds 128-byte objects to the 128-byte size class,
 	// whose objects are 128-byte aligned, so each Reader has its own
 	// (pair of) cache lines.
-	_ [cacheLine - 32]byte
+	_ [cacheLine - 40]byte
 }
 
 // A Reader must be exactly one padded cache line: the arrays below have a
@@ -83,6 +87,23 @@ var (
 // Lock panics if r is not registered (after Unregister). It must be called
 // by r's owner.
 func (r *Reader) Lock() {
+	// The common case, the outermost Lock of a free-running reader, is
+	// kept small enough to inline; the rest is lockSlow.
+	d := r.free
+	if r.nest != 0 || d == nil {
+		r.lockSlow()
+		return
+	}
+	r.nest = 1
+	// Outermost: publish the current epoch in the slot. The store is
+	// sequentially consistent, so it is ordered before every load the
+	// section makes; that is the smp_mb() that liburcu's memb flavour
+	// gets from the writer's membarrier().
+	r.ctr.Store(d.gpCtr.Load())
+}
+
+// lockSlow is Lock when nested, controlled or misused.
+func (r *Reader) lockSlow() {
 	if r.nest != 0 {
 		// Nested: the outer section already holds grace periods back;
 		// only the depth changes (liburcu's _rcu_read_lock_update).
@@ -95,10 +116,6 @@ func (r *Reader) Lock() {
 	}
 	r.s.Point("rcu.read_lock")
 	r.nest = 1
-	// Outermost: publish the current epoch in the slot. The store is
-	// sequentially consistent, so it is ordered before every load the
-	// section makes; that is the smp_mb() that liburcu's memb flavour
-	// gets from the writer's membarrier().
 	r.ctr.Store(d.gpCtr.Load())
 }
 
@@ -109,13 +126,23 @@ func (r *Reader) Lock() {
 // Unlock panics if r is not inside a section. It must be called by r's
 // owner.
 func (r *Reader) Unlock() {
+	if r.nest == 1 && r.free != nil {
+		// Outermost: sequentially consistent, so every access in the
+		// section is ordered before the grace period that observes the
+		// reader quiescent.
+		r.ctr.Store(0)
+		r.nest = 0
+		return
+	}
+	r.unlockSlow()
+}
+
+// unlockSlow is Unlock when nested, controlled or misused.
+func (r *Reader) unlockSlow() {
 	switch r.nest {
 	case 0:
 		panic(msgUnlockWithoutLock)
 	case 1:
-		// Outermost: sequentially consistent, so every access in the
-		// section is ordered before the grace period that observes the
-		// reader quiescent.
 		r.ctr.Store(0)
 		r.nest = 0
 		// The point comes after the store: what a controlled run must
@@ -149,7 +176,7 @@ func (r *Reader) Unregister() {
 		panic(msgUnregisterTwice)
 	}
 	r.d.unregister(r)
-	r.d = nil
+	r.d, r.free = nil, nil
 }
 
 // Synchronize is Domain.Synchronize called on behalf of r's owner. Because

@@ -21,6 +21,9 @@ type Mutex struct {
 	// Controlled state, touched only by the goroutine driving s.
 	owner *Thread // the holder; outside, a placeholder
 	name  string  // for timelines and deadlock reports
+	// The names of the lock's points, made once by Bind so that taking
+	// and releasing allocate nothing. Immutable after Bind.
+	lockPt, unlockPt string
 }
 
 // outside stands for the holder of a lock taken when no thread is current
@@ -33,27 +36,31 @@ var outside = &Thread{name: "(outside the run)"}
 // Preconditions: m is unlocked and no other goroutine uses it yet.
 func (m *Mutex) Bind(s *Sched, name string) {
 	m.s, m.name = s, name
+	if s != nil {
+		m.lockPt, m.unlockPt = name+".lock", name+".unlock"
+	}
 }
 
 // Lock locks m, waiting while another thread holds it.
 func (m *Mutex) Lock() {
-	if m.s == nil {
-		m.mu.Lock()
+	if m.s != nil {
+		m.s.lock(m)
 		return
 	}
-	m.s.lock(m)
+	m.mu.Lock()
 }
 
 // Unlock unlocks m. Unlocking an unlocked Mutex panics, as sync.Mutex
 // does.
 func (m *Mutex) Unlock() {
-	if m.s == nil {
-		m.mu.Unlock()
+	if m.s != nil {
+		m.s.unlock(m)
 		return
 	}
-	m.s.unlock(m)
+	m.mu.Unlock()
 }
 
+//go:noinline
 func (s *Sched) lock(m *Mutex) {
 	t := s.cur
 	if t == nil || s.aborting {
@@ -63,19 +70,20 @@ func (s *Sched) lock(m *Mutex) {
 		m.owner = outside
 		return
 	}
-	t.at = m.name + ".lock"
+	t.at = m.lockPt
 	t.state, t.mu = blockedMu, m
 	s.yield(t)
 	t.state, t.mu = ready, nil
 	m.owner = t
 }
 
+//go:noinline
 func (s *Sched) unlock(m *Mutex) {
 	if m.owner == nil {
 		panic("sched: unlock of unlocked mutex " + m.name)
 	}
 	m.owner = nil
-	s.Point(m.name + ".unlock")
+	s.Point(m.unlockPt)
 }
 
 // An RWMutex is a reader/writer lock that a Sched can control, as Mutex is
@@ -94,6 +102,8 @@ type RWMutex struct {
 	readers        int     // read holders
 	writersWaiting int     // threads waiting to write-lock
 	name           string
+	// Point names, made once by Bind. Immutable after Bind.
+	rlockPt, runlockPt, lockPt, unlockPt string
 }
 
 // Bind makes rw controlled by s, named name in points and deadlock
@@ -102,15 +112,51 @@ type RWMutex struct {
 // Preconditions: rw is unlocked and no other goroutine uses it yet.
 func (rw *RWMutex) Bind(s *Sched, name string) {
 	rw.s, rw.name = s, name
+	if s != nil {
+		rw.rlockPt, rw.runlockPt = name+".read_lock", name+".read_unlock"
+		rw.lockPt, rw.unlockPt = name+".write_lock", name+".write_unlock"
+	}
 }
 
 // RLock locks rw for reading.
 func (rw *RWMutex) RLock() {
-	s := rw.s
-	if s == nil {
-		rw.mu.RLock()
+	if rw.s != nil {
+		rw.rlock()
 		return
 	}
+	rw.mu.RLock()
+}
+
+// RUnlock releases one read hold of rw.
+func (rw *RWMutex) RUnlock() {
+	if rw.s != nil {
+		rw.runlock()
+		return
+	}
+	rw.mu.RUnlock()
+}
+
+// Lock locks rw for writing.
+func (rw *RWMutex) Lock() {
+	if rw.s != nil {
+		rw.lock()
+		return
+	}
+	rw.mu.Lock()
+}
+
+// Unlock releases rw's write hold.
+func (rw *RWMutex) Unlock() {
+	if rw.s != nil {
+		rw.unlock()
+		return
+	}
+	rw.mu.Unlock()
+}
+
+//go:noinline
+func (rw *RWMutex) rlock() {
+	s := rw.s
 	t := s.cur
 	if t == nil || s.aborting {
 		if rw.writer != nil && !s.aborting {
@@ -119,34 +165,25 @@ func (rw *RWMutex) RLock() {
 		rw.readers++
 		return
 	}
-	t.at = rw.name + ".read_lock"
+	t.at = rw.rlockPt
 	t.state, t.rw = blockedR, rw
 	s.yield(t)
 	t.state, t.rw = ready, nil
 	rw.readers++
 }
 
-// RUnlock releases one read hold of rw.
-func (rw *RWMutex) RUnlock() {
-	s := rw.s
-	if s == nil {
-		rw.mu.RUnlock()
-		return
-	}
+//go:noinline
+func (rw *RWMutex) runlock() {
 	if rw.readers == 0 {
 		panic("sched: RUnlock of unlocked " + rw.name)
 	}
 	rw.readers--
-	s.Point(rw.name + ".read_unlock")
+	rw.s.Point(rw.runlockPt)
 }
 
-// Lock locks rw for writing.
-func (rw *RWMutex) Lock() {
+//go:noinline
+func (rw *RWMutex) lock() {
 	s := rw.s
-	if s == nil {
-		rw.mu.Lock()
-		return
-	}
 	t := s.cur
 	if t == nil || s.aborting {
 		if (rw.writer != nil || rw.readers != 0) && !s.aborting {
@@ -155,7 +192,7 @@ func (rw *RWMutex) Lock() {
 		rw.writer = outside
 		return
 	}
-	t.at = rw.name + ".write_lock"
+	t.at = rw.lockPt
 	rw.writersWaiting++
 	t.state, t.rw = blockedW, rw
 	s.yield(t)
@@ -164,18 +201,13 @@ func (rw *RWMutex) Lock() {
 	rw.writer = t
 }
 
-// Unlock releases rw's write hold.
-func (rw *RWMutex) Unlock() {
-	s := rw.s
-	if s == nil {
-		rw.mu.Unlock()
-		return
-	}
+//go:noinline
+func (rw *RWMutex) unlock() {
 	if rw.writer == nil {
 		panic("sched: Unlock of unlocked " + rw.name)
 	}
 	rw.writer = nil
-	s.Point(rw.name + ".write_unlock")
+	rw.s.Point(rw.unlockPt)
 }
 
 // Held reports whether m is locked, by anyone: for assertions that the

@@ -47,7 +47,8 @@ func (v *VMA) Poisoned() bool { return v.poisoned.Load() }
 
 // Discard disposes of a VMA that was built (New, Copy, Slice) but never
 // published, for example when a syscall fails after building it: it calls
-// Backing.Close (pairing the Open done at construction) and Poison. No
+// Backing.Close (pairing the Open done at construction; a panic goes to
+// the backing-panic func, if v has one) and Poison. No
 // grace period is needed, since no reader can have seen v. It panics if v
 // is in a tree.
 //
@@ -58,7 +59,12 @@ func (v *VMA) Discard() {
 	if v.state != stateNew || v.ref.Load() != 0 {
 		panic(fmt.Sprintf("vma: Discard of %v, which is or was in a tree", v))
 	}
-	if v.Backing != nil {
+	switch {
+	case v.backingPanic != nil:
+		if p := v.CloseBacking(); p != nil {
+			v.backingPanic(p)
+		}
+	case v.Backing != nil:
 		v.Backing.Close(v)
 	}
 	v.Poison()

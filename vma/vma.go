@@ -106,6 +106,12 @@ type VMA struct {
 	release func(*VMA)
 	// released guards against running release twice; atomic.
 	released atomic.Bool
+	// backingPanic, if set, receives a panic raised by Backing.Open when
+	// a copy of v is built (Copy, Slice) and by Backing.Close in
+	// Discard, in place of letting it unwind. Set by the writer before
+	// insertion (SetBackingPanic) and inherited by copies; immutable
+	// once published.
+	backingPanic func(*BackingPanic)
 	// anon is the VMA's anon_vma and anon_vma_chain, nil until the
 	// first fault that gives it private pages (anon_vma_prepare) or a
 	// fork from a VMA that has one (anon_vma_fork); the value pointed to
@@ -163,9 +169,9 @@ func checkRange(start, end uint64) {
 	}
 }
 
-// Copy returns a new unattached VMA with the same fields, Private and
-// release func as v (but a fresh reference count and lock state), and
-// calls Backing.Open on it — Linux vm_area_dup. The caller may change
+// Copy returns a new unattached VMA with the same fields, Private,
+// release func and backing-panic func as v (but a fresh reference count
+// and lock state), and calls Backing.Open on it — Linux vm_area_dup. The caller may change
 // Start, End, Pgoff, Prot, Flags or Private before inserting it; it must
 // not change Backing (Open has been called on this one; build a VMA for
 // another backing with New). Copy only reads v: safe for concurrent use
@@ -173,19 +179,18 @@ func checkRange(start, end uint64) {
 func (v *VMA) Copy() *VMA {
 	v.checkLive()
 	c := &VMA{Start: v.Start, End: v.End, Prot: v.Prot, Flags: v.Flags, Pgoff: v.Pgoff,
-		Backing: v.Backing, Private: v.Private, release: v.release}
+		Backing: v.Backing, Private: v.Private, release: v.release, backingPanic: v.backingPanic}
 	c.lockSeq.Store(lockSeqNone)
 	c.anon.Store(v.anon.Load()) // anon_vma_clone
-	if c.Backing != nil {
-		c.Backing.Open(c)
-	}
+	c.openBacking()
 	return c
 }
 
 // Slice returns a new unattached copy of v covering [start, end), a
 // page-aligned subrange of [v.Start, v.End), with Pgoff adjusted to
 // v.PgoffAt(start) — one half of Linux's __split_vma, which also calls
-// vm_ops->open on the new VMA. It panics if [start, end) is not such a
+// vm_ops->open on the new VMA. Like Copy, it inherits v's release and
+// backing-panic funcs. It panics if [start, end) is not such a
 // subrange. Safe for concurrent use while v is published.
 func (v *VMA) Slice(start, end uint64) *VMA {
 	v.checkLive()
@@ -194,12 +199,10 @@ func (v *VMA) Slice(start, end uint64) *VMA {
 		panic(fmt.Sprintf("vma: Slice [%#x, %#x) outside %v", start, end, v))
 	}
 	c := &VMA{Start: start, End: end, Prot: v.Prot, Flags: v.Flags, Pgoff: v.PgoffAt(start),
-		Backing: v.Backing, Private: v.Private, release: v.release}
+		Backing: v.Backing, Private: v.Private, release: v.release, backingPanic: v.backingPanic}
 	c.lockSeq.Store(lockSeqNone)
 	c.anon.Store(v.anon.Load()) // anon_vma_clone
-	if c.Backing != nil {
-		c.Backing.Open(c)
-	}
+	c.openBacking()
 	return c
 }
 

@@ -6,8 +6,6 @@ import (
 	"time"
 
 	"github.com/vmsim/vmsim/fault"
-	"github.com/vmsim/vmsim/pgtable"
-	"github.com/vmsim/vmsim/vma"
 )
 
 // device is a user-written backing, the way a Linux driver's mmap
@@ -15,8 +13,15 @@ import (
 // device on demand and keeps them, so that a second fault on a page finds
 // it ready. Word 0 of page n holds magic + n.
 //
-// It implements fault.Ops (Name, Open, Close and the slow path Fault).
+// It implements fault.Ops (Name, Open, Close and the slow path Fault)
+// and fault.FrameCache (CachedFrames), which declares the pages it keeps
+// so that AddressSpace.Check can count them even when nothing maps them.
 // The mapper type below adds fault.PageMapper, the fast path.
+//
+// A device keeps pages of one address space's physical memory (each
+// address space has its own): it serves the address space that faults
+// first, and another one that maps it gets SIGBUS until the first has
+// unmapped it.
 //
 // Concurrency: every method may be called from any goroutine at any time;
 // Fault serialises page production on mu, and the page table (pages) is
@@ -25,10 +30,10 @@ type device struct {
 	name    string        // immutable
 	latency time.Duration // immutable: how long producing a page takes
 
-	mu    sync.Mutex                     // serialises producing and releasing pages, and Open/Close
-	pages []atomic.Uint32                // pgoff → the frame holding it (0: none); written under mu, read by MapPages without it
-	pool  atomic.Pointer[pgtable.Frames] // the frames pages came from; written under mu
-	vmas  int                            // VMAs that map the device (Open minus Close); protected by mu
+	mu    sync.Mutex                   // serialises producing and releasing pages, and Open/Close
+	pages []atomic.Uint32              // pgoff → the frame holding it (0: none); written under mu, read by MapPages without it
+	pool  atomic.Pointer[fault.Frames] // the frames pages came from; written under mu
+	vmas  int                          // VMAs that map the device (Open minus Close); protected by mu
 }
 
 const magic = 0xde71ce0000000000
@@ -41,7 +46,7 @@ func newDevice(name string, pages int, latency time.Duration) *device {
 func (d *device) Name() string { return d.name }
 
 // Open is vm_ops->open: one more VMA maps the device.
-func (d *device) Open(*vma.VMA) {
+func (d *device) Open(*fault.VMA) {
 	d.mu.Lock()
 	d.vmas++
 	d.mu.Unlock()
@@ -50,17 +55,18 @@ func (d *device) Open(*vma.VMA) {
 // Close is vm_ops->close, called a grace period after a VMA is gone.
 // When the last VMA goes the device gives its pages back, as a driver
 // frees its buffers on the last close.
-func (d *device) Close(*vma.VMA) {
+func (d *device) Close(*fault.VMA) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.vmas--; d.vmas != 0 {
 		return
 	}
 	for i := range d.pages {
-		if p := pgtable.PFN(d.pages[i].Swap(0)); p != 0 {
+		if p := fault.PFN(d.pages[i].Swap(0)); p != 0 {
 			d.pool.Load().Put(p)
 		}
 	}
+	d.pool.Store(nil) // free to serve another address space
 }
 
 // Pages is fault.Sizer: faults beyond the device get SIGBUS.
@@ -68,7 +74,9 @@ func (d *device) Pages() uint64 { return uint64(len(d.pages)) }
 
 // Fault is the slow path: the handler holds a reference on the VMA (or
 // its lock), so Fault may sleep. It returns the page with one reference
-// for the handler, producing it first if needed.
+// for the handler, producing it first if needed. The device's pages are
+// frames of the address space that faulted first: a fault from another
+// address space, whose physical memory is its own, gets SIGBUS.
 func (d *device) Fault(vf *fault.VMFault) fault.Result {
 	if vf.Pgoff >= uint64(len(d.pages)) {
 		return fault.SIGBUS
@@ -76,7 +84,10 @@ func (d *device) Fault(vf *fault.VMFault) fault.Result {
 	frames := vf.Frames()
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	p := pgtable.PFN(d.pages[vf.Pgoff].Load())
+	if pool := d.pool.Load(); pool != nil && pool != frames {
+		return fault.SIGBUS
+	}
+	p := fault.PFN(d.pages[vf.Pgoff].Load())
 	var res fault.Result
 	if p == 0 {
 		if d.latency > 0 {
@@ -96,6 +107,23 @@ func (d *device) Fault(vf *fault.VMFault) fault.Result {
 	return res
 }
 
+// CachedFrames is fault.FrameCache: the pages the device keeps, each with
+// the device's own reference.
+func (d *device) CachedFrames(frames *fault.Frames) []fault.PFN {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.pool.Load() != frames {
+		return nil
+	}
+	var out []fault.PFN
+	for i := range d.pages {
+		if p := fault.PFN(d.pages[i].Load()); p != 0 {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
 // mapper is a device that also has the fast path.
 type mapper struct{ *device }
 
@@ -106,14 +134,17 @@ type mapper struct{ *device }
 // reference and calls Fault.
 func (m mapper) MapPages(vf *fault.VMFault, start, end uint64) fault.Result {
 	frames := vf.Frames()
+	if m.pool.Load() != frames {
+		return fault.Retry // nothing produced yet, or for another address space: Fault decides
+	}
 	res := fault.Retry
 	for pgoff := start; pgoff < end && pgoff < uint64(len(m.pages)); pgoff++ {
-		p := pgtable.PFN(m.pages[pgoff].Load())
+		p := fault.PFN(m.pages[pgoff].Load())
 		// TryGet fails if Close has just given the frame back.
 		if p == 0 || !frames.TryGet(p) {
 			continue
 		}
-		addr := vf.VMA.Start + (pgoff-vf.VMA.Pgoff)*pgtable.PageSize
+		addr := vf.VMA.Start + (pgoff-vf.VMA.Pgoff)*fault.PageSize
 		if vf.MapPage(addr, p) && pgoff == vf.Pgoff {
 			res = fault.NoPage
 		}

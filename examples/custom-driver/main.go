@@ -142,9 +142,8 @@ func runPolicy(p mmap.Policy, pages int, latency time.Duration) (policyRun, erro
 		}
 		t.Close()
 	}
-	// Every page of both devices is mapped now, so the frame census of
-	// Check can account for the devices' frames (it knows PTEs and file
-	// page caches, not a driver's own pages).
+	// The devices declare the pages they keep (CachedFrames), so the
+	// frame census of Check accounts for them, mapped or not.
 	return policyRun{passes, as.Check()}, nil
 }
 

@@ -2,10 +2,13 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/vmsim/vmsim/mmap"
 )
 
 // TestFastAndSlowPath checks what the example exists to show: warm, the
@@ -58,6 +61,44 @@ func TestBadFlags(t *testing.T) {
 	for _, args := range [][]string{{"-pages", "0"}, {"-policy", "x"}, {"-latency", "-1s"}} {
 		if err := run(args, &bytes.Buffer{}); err == nil {
 			t.Errorf("run(%q) succeeded", args)
+		}
+	}
+}
+
+// TestDeviceServesOneAddressSpace: each address space has physical memory
+// of its own, so a device that keeps pages serves the address space whose
+// frames it first drew from; another address space mapping it gets
+// SIGBUS, never that one's frames (which its own pool would take for
+// free frames).
+func TestDeviceServesOneAddressSpace(t *testing.T) {
+	for _, b := range []mmap.Backing{newDevice("/dev/a", 4, 0), mapper{newDevice("/dev/b", 4, 0)}} {
+		var addrs [2]uint64
+		var spaces [2]*mmap.AddressSpace
+		for i := range spaces {
+			as, err := mmap.New(mmap.Config{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer as.Close()
+			if addrs[i], err = as.MmapBacking(0, 4*mmap.PageSize, mmap.ProtRead, mmap.MapShared, b, 0); err != nil {
+				t.Fatal(err)
+			}
+			spaces[i] = as
+		}
+		for i, as := range spaces {
+			th := as.NewThread()
+			v, err := th.ReadUint64(addrs[i])
+			th.Close()
+			var se *mmap.SignalError
+			switch {
+			case i == 0 && (err != nil || v != magic):
+				t.Errorf("%s: the first address space read %#x, %v", b.Name(), v, err)
+			case i == 1 && !(errors.As(err, &se) && se.Signo == mmap.SIGBUS):
+				t.Errorf("%s: the second address space read %#x, %v; want SIGBUS", b.Name(), v, err)
+			}
+			if err := as.Check(); err != nil {
+				t.Errorf("%s: %v", b.Name(), err)
+			}
 		}
 	}
 }

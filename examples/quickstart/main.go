@@ -4,9 +4,12 @@
 // fault counters.
 //
 //	go run ./examples/quickstart
+//	go run ./examples/quickstart -policy mmap-lock
 package main
 
 import (
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -18,13 +21,34 @@ import (
 
 func main() {
 	if err := run(os.Args[1:], os.Stdout); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return // the usage is printed
+		}
 		fmt.Fprintln(os.Stderr, "quickstart:", err)
 		os.Exit(1)
 	}
 }
 
-func run(_ []string, stdout io.Writer) error {
-	as, err := mmap.New(mmap.Config{}) // Linux defaults, policy rcu-refcount
+func run(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("quickstart", flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	policy := fs.String("policy", mmap.PolicyRCURefcount.String(), "the fault path's locking policy: rcu-refcount, mmap-lock or per-vma-lock")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	p, err := mmap.ParsePolicy(*policy)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "policy %v\n", p)
+	return quickstart(p, stdout)
+}
+
+func quickstart(policy mmap.Policy, stdout io.Writer) error {
+	as, err := mmap.New(mmap.Config{Policy: policy}) // Linux defaults otherwise
 	if err != nil {
 		return err
 	}

@@ -2,7 +2,11 @@ package main
 
 import (
 	"bytes"
+	"errors"
+	"flag"
+	"io"
 	"regexp"
+	"strings"
 	"testing"
 )
 
@@ -27,5 +31,29 @@ func TestQuickstart(t *testing.T) {
 				t.Errorf("output does not match %v:\n%s", want, got)
 			}
 		}
+	}
+}
+
+// TestQuickstartFlags: -h prints the usage and runs nothing; a bad flag
+// or argument is an error; -policy picks the policy.
+func TestQuickstartFlags(t *testing.T) {
+	var out bytes.Buffer
+	if err := run([]string{"-h"}, &out); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("-h: got %v, want flag.ErrHelp", err)
+	}
+	if got := out.String(); !strings.Contains(got, "Usage of quickstart") || !strings.Contains(got, "-policy") || strings.Contains(got, "faults:") {
+		t.Errorf("-h printed:\n%s", got)
+	}
+	for _, args := range [][]string{{"-nosuchflag"}, {"extra"}, {"-policy", "nosuchpolicy"}} {
+		if err := run(args, io.Discard); err == nil {
+			t.Errorf("%q: no error", args)
+		}
+	}
+	out.Reset()
+	if err := run([]string{"-policy", "per-vma-lock"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "policy per-vma-lock") {
+		t.Errorf("-policy per-vma-lock printed:\n%s", out.String())
 	}
 }
