@@ -82,6 +82,9 @@ func TestControlledOutsideRun(t *testing.T) {
 	ran := 0
 	d.Call(func() { ran++ })
 	r.Lock()
+	if !r.InSection() {
+		t.Fatal("Lock outside the run did not enter a section")
+	}
 	r.Unlock()
 	d.Barrier()
 	if ran != 1 {
