@@ -39,6 +39,17 @@ func (mm *MM) validLocked(leaf *pgtable.Leaf, v *vma.VMA, pgoff uint64, drop pgt
 	return true
 }
 
+// attachedLocked is the part of validLocked that applies to an anonymous
+// page: the VMA is still attached. An anonymous page is the process's, not
+// the file's, so a write fault on one does not look at the file's size
+// (do_wp_page does not; a truncate zaps private copies itself, with
+// unmap_mapping_range's even_cows).
+//
+// Preconditions: the page-table leaf of the address is locked.
+func (mm *MM) attachedLocked(v *vma.VMA) bool {
+	return mm.cfg.Quirks.Has(QuirkNoDetachCheck) || v.Attached()
+}
+
 // pagesLocked returns s.Pages(); see validLocked for a panic.
 func (mm *MM) pagesLocked(leaf *pgtable.Leaf, s Sizer, drop pgtable.PFN) uint64 {
 	done := false
@@ -183,7 +194,7 @@ func (mm *MM) wpFault(vf *VMFault) Result {
 		leaf.Unlock()
 		return 0
 	}
-	if !mm.validLocked(leaf, v, vf.Pgoff, pgtable.ZeroPFN) {
+	if !mm.attachedLocked(v) {
 		leaf.Unlock()
 		return Retry
 	}
@@ -231,7 +242,7 @@ func (mm *MM) wpCopy(vf *VMFault, old pgtable.PTE) Result {
 	mm.Frames.SetAnon(np, v.AnonVMA())
 	c := vf.ctx.Counters
 	leaf := mm.Table.LockLeaf(vf.Address)
-	if !mm.validLocked(leaf, v, vf.Pgoff, np) {
+	if !mm.attachedLocked(v) {
 		leaf.Unlock()
 		mm.Frames.Put(np)
 		c.InstallRaced.Add(1)
