@@ -7,7 +7,7 @@ import "github.com/vmsim/vmsim/pgtable"
 // zero page). It never blocks, so it runs on the fast path under RCU with
 // no VMA reference: a read maps the shared zero frame read-only; a write
 // allocates a zeroed frame of its own, replacing the zero frame if that
-// was mapped.
+// was mapped. A write to an anonymous page already mapped is wpFault's.
 func (mm *MM) anonFault(vf *VMFault) Result {
 	v := vf.VMA
 	if !vf.Write() {
@@ -17,13 +17,14 @@ func (mm *MM) anonFault(vf *VMFault) Result {
 		flags := pteFlags(v, false) | pgtable.PTEZero
 		return mm.install(vf, pgtable.ZeroPFN, flags)
 	}
-	if res := mm.wpReuse(vf); res != 0 {
-		return res
-	}
+	// do_anonymous_page() → vmf_anon_prepare(): the VMA may get its
+	// first anon_vma here, which is what a fork copying it races with.
+	mm.s.Point("fault.anon_prepare")
 	mm.prepareAnon(vf)
 	p, err := mm.Frames.Alloc()
 	if err != nil {
 		return OOM
 	}
+	mm.Frames.SetAnon(p, v.AnonVMA())
 	return mm.install(vf, p, pteFlags(v, true)|pgtable.PTEAnon)
 }

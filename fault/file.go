@@ -82,10 +82,10 @@ type FileStats struct {
 // MAP_SHARED mappings: a page that is cached is read and written in its
 // frame, which shared mappings map.
 //
-// Limitation: an inode's page cache belongs to one address space's
-// physical memory (one *pgtable.Frames). The first fault binds it; a
-// fault from another pool gets SIGBUS until the cache is released with
-// ReleaseFrames or DropCache.
+// An inode's page cache belongs to one pool of physical frames (one
+// *pgtable.Frames: package mmap's Memory, which several address spaces
+// may share). The first fault binds it; a fault from another pool gets
+// SIGBUS until the cache is released with ReleaseFrames or DropCache.
 //
 // Concurrency: every method is safe for concurrent use.
 type File struct {
@@ -176,6 +176,10 @@ func newInode(name string, latency time.Duration) *inode {
 // OpenReadOnly returns a new read-only (O_RDONLY) open of the same file:
 // it shares the contents, size and page cache with f.
 func (f *File) OpenReadOnly() *File { return &File{ino: f.ino} }
+
+// SameFile reports whether f and g are opens of the same file: they share
+// its contents, size and page cache. Immutable.
+func (f *File) SameFile(g *File) bool { return f.ino == g.ino }
 
 // Writable reports whether the file was opened read-write. Immutable.
 func (f *File) Writable() bool { return f.writable }

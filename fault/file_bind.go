@@ -9,9 +9,9 @@ import (
 	"github.com/vmsim/vmsim/sched"
 )
 
-// ErrOtherPool: the file's page cache is bound to another address space's
-// physical memory (mmap reports ENODEV).
-var ErrOtherPool = errors.New("fault: file's page cache belongs to another address space")
+// ErrOtherPool: the file's page cache is bound to another pool of
+// physical frames (mmap reports ENODEV).
+var ErrOtherPool = errors.New("fault: file's page cache belongs to another physical memory")
 
 // ErrOtherSched: the file is used by address spaces controlled by another
 // Sched (another schedule of an exploration, or none); mmap reports

@@ -202,6 +202,15 @@ func (mm *MM) tryRCU(ctx *Context, addr uint64, flags Flags) (out Outcome, done 
 		traceStep(ctx, trace.Retry, addr, "vma detached")
 		return OK, false
 	}
+	if v.WriteLocked(mm.lockSeq.Load()) {
+		// Fork write-marks the parent's VMAs while it copies them
+		// (vma_start_write) and then waits for a grace period, so a
+		// lockless fault that sees no mark cannot still be installing
+		// when the copy starts; one that sees the mark waits for the
+		// copy under the mmap lock.
+		r.Unlock()
+		return mm.fallback(ctx, addr, flags, "vma write-locked"), true
+	}
 	// The VMA is immutable and was attached when we looked, so this is
 	// the access check at that instant.
 	if accessError(v.Prot, flags) {
@@ -229,6 +238,14 @@ func (mm *MM) tryRCU(ctx *Context, addr uint64, flags Flags) (out Outcome, done 
 	}
 	vf.pin = pinRef
 	r.Unlock()
+	if v.WriteLocked(mm.lockSeq.Load()) {
+		// Marked since the check above: a writer that marked v before
+		// our reference was taken did not wait for it (as in
+		// vma_start_read, the mark is checked again once the count is
+		// raised).
+		v.Put()
+		return mm.fallback(ctx, addr, flags, "vma write-locked"), true
+	}
 	traceStep(ctx, trace.SlowPath, addr, "")
 	vf.Flags &^= FlagRCU
 	res = mm.doFault(vf)
@@ -260,15 +277,17 @@ func (mm *MM) mapFast(vf *VMFault) Result {
 	return pm.MapPages(vf, start, end)
 }
 
-// anonOrReuse handles what needs no backing call, on either path: private
-// anonymous memory, and a write to a page this mapping already owns. It
-// returns 0 when the backing must be asked.
+// anonOrReuse handles what needs no backing call, on either path: a
+// write to an anonymous page already mapped (reused or copied), and
+// private anonymous memory. It returns 0 when the backing must be asked.
 func (mm *MM) anonOrReuse(vf *VMFault) Result {
+	if vf.Write() {
+		if res := mm.wpFault(vf); res != 0 {
+			return res
+		}
+	}
 	if vf.VMA.Backing == nil {
 		return mm.anonFault(vf)
-	}
-	if vf.Write() {
-		return mm.wpReuse(vf)
 	}
 	return 0
 }

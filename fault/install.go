@@ -39,6 +39,17 @@ func (mm *MM) validLocked(leaf *pgtable.Leaf, v *vma.VMA, pgoff uint64, drop pgt
 	return true
 }
 
+// attachedLocked is the part of validLocked that applies to an anonymous
+// page: the VMA is still attached. An anonymous page is the process's, not
+// the file's, so a write fault on one does not look at the file's size
+// (do_wp_page does not; a truncate zaps private copies itself, with
+// unmap_mapping_range's even_cows).
+//
+// Preconditions: the page-table leaf of the address is locked.
+func (mm *MM) attachedLocked(v *vma.VMA) bool {
+	return mm.cfg.Quirks.Has(QuirkNoDetachCheck) || v.Attached()
+}
+
 // pagesLocked returns s.Pages(); see validLocked for a panic.
 func (mm *MM) pagesLocked(leaf *pgtable.Leaf, s Sizer, drop pgtable.PFN) uint64 {
 	done := false
@@ -104,12 +115,12 @@ func (mm *MM) finishFault(vf *VMFault) Result {
 	shared := v.Flags&vma.FlagShared != 0
 	if vf.Write() && !shared && !owned {
 		mm.prepareAnon(vf)
-		np, err := mm.Frames.Alloc()
+		np, err := mm.Frames.AllocCopy(page)
 		if err != nil {
 			mm.Frames.Put(page)
 			return OOM
 		}
-		mm.Frames.Copy(np, page)
+		mm.Frames.SetAnon(np, v.AnonVMA())
 		mm.Frames.Put(page)
 		page, owned = np, true
 		vf.ctx.Counters.CopyOnWrite.Add(1)
@@ -141,8 +152,11 @@ func (mm *MM) install(vf *VMFault, page pgtable.PFN, flags pgtable.PTE) Result {
 		return Retry
 	}
 	old := leaf.Get(addr)
-	if permits(old, vf.Write()) {
-		// A racing fault got here first.
+	if permits(old, vf.Write()) || vf.Write() && vf.VMA.Flags&vma.FlagShared == 0 && mm.anonPTE(old) {
+		// A racing fault got here first. (If it mapped an anonymous
+		// page that a fork has since write-protected, replacing it
+		// would lose its contents: the access tries again, and
+		// wpFault copies or reuses that page.)
 		leaf.Unlock()
 		mm.Frames.Put(page)
 		c.InstallRaced.Add(1)
@@ -160,31 +174,96 @@ func (mm *MM) install(vf *VMFault, page pgtable.PFN, flags pgtable.PTE) Result {
 	return NoPage
 }
 
-// wpReuse handles a write fault on a private page that is already this
-// mapping's own (after mprotect made it read-only and then writable
-// again): make the PTE writable in place (mm/memory.c: do_wp_page →
-// wp_page_reuse). It returns 0 when the fault is not of that kind.
-func (mm *MM) wpReuse(vf *VMFault) Result {
+// wpFault handles a write fault on a present, read-only PTE of a private
+// mapping that maps an anonymous page (mm/memory.c: do_wp_page): the
+// page is made writable in place if it is this mapping's alone
+// (wp_page_reuse) — exclusive (PTEAnon: after mprotect made it
+// read-only and writable again), or no longer shared because the only
+// reference left is this PTE's (wp_can_reuse_anon_folio(): the other
+// address space of a fork has since copied or unmapped it) — and copied
+// otherwise (wp_page_copy). It returns 0 when the fault is not of that
+// kind: the zero page and page-cache pages are copied by the callers.
+func (mm *MM) wpFault(vf *VMFault) Result {
 	v := vf.VMA
-	if v.Flags&vma.FlagShared != 0 {
-		return 0
-	}
-	if e := mm.Table.Lookup(vf.Address); !e.Present() || e&pgtable.PTEAnon == 0 {
+	if v.Flags&vma.FlagShared != 0 || !mm.anonPTE(mm.Table.Lookup(vf.Address)) {
 		return 0
 	}
 	leaf := mm.Table.LockLeaf(vf.Address)
 	e := leaf.Get(vf.Address)
-	if !e.Present() || e&pgtable.PTEAnon == 0 {
+	if !mm.anonPTE(e) {
 		leaf.Unlock()
 		return 0
 	}
-	if !mm.validLocked(leaf, v, vf.Pgoff, pgtable.ZeroPFN) {
+	if !mm.attachedLocked(v) {
 		leaf.Unlock()
 		return Retry
 	}
-	mm.s.Point("pte.install")
-	leaf.SetLocked(vf.Address, e|pgtable.PTEWrite|pgtable.PTEDirty)
+	if e&pgtable.PTEWrite != 0 {
+		leaf.Unlock() // a racing fault got here first
+		return NoPage
+	}
+	p := e.PFN()
+	if e&pgtable.PTEAnon != 0 || mm.Frames.Refcount(p) == 1 {
+		mm.s.Point("pte.install")
+		leaf.SetLocked(vf.Address, e|pgtable.PTEAnon|pgtable.PTEWrite|pgtable.PTEDirty)
+		leaf.Unlock()
+		vf.ctx.Counters.Installs.Add(1)
+		vf.ctx.Counters.Pgreuse.Add(1)
+		traceStep(vf.ctx, trace.Note, vf.Address, "cow: reuse")
+		return NoPage
+	}
+	// Hold the page while it is copied with no lock held (wp_page_copy:
+	// folio_get before pte_unmap_unlock).
+	mm.Frames.Get(p)
 	leaf.Unlock()
-	vf.ctx.Counters.Installs.Add(1)
+	return mm.wpCopy(vf, e)
+}
+
+// anonPTE reports whether e maps an anonymous page (not the zero page).
+func (mm *MM) anonPTE(e pgtable.PTE) bool {
+	return e.Present() && e.PFN() != pgtable.ZeroPFN && (e&pgtable.PTEAnon != 0 || mm.Frames.Anon(e.PFN()) != 0)
+}
+
+// wpCopy copies the shared anonymous page that old maps at vf.Address
+// into a new page of vf.VMA's anon_vma and maps it writable in place of
+// old, if the PTE is still old (mm/memory.c: wp_page_copy, which
+// rechecks pte_same under the lock). It consumes the caller's reference
+// on old's page. Running out of frames is this fault's OOM: the shared
+// page stays mapped, read-only, in every address space that maps it.
+func (mm *MM) wpCopy(vf *VMFault, old pgtable.PTE) Result {
+	v := vf.VMA
+	p := old.PFN()
+	defer mm.Frames.Put(p)
+	mm.prepareAnon(vf)
+	np, err := mm.Frames.AllocCopy(p)
+	if err != nil {
+		return OOM
+	}
+	mm.Frames.SetAnon(np, v.AnonVMA())
+	c := vf.ctx.Counters
+	leaf := mm.Table.LockLeaf(vf.Address)
+	if !mm.attachedLocked(v) {
+		leaf.Unlock()
+		mm.Frames.Put(np)
+		c.InstallRaced.Add(1)
+		return Retry
+	}
+	if leaf.Get(vf.Address) != old {
+		// A racing fault, munmap or MADV_DONTNEED changed the PTE: let
+		// the access try again.
+		leaf.Unlock()
+		mm.Frames.Put(np)
+		c.InstallRaced.Add(1)
+		return NoPage
+	}
+	mm.s.Point("pte.install")
+	leaf.SetLocked(vf.Address, pgtable.MakePTE(np, pteFlags(v, true)|pgtable.PTEAnon))
+	leaf.Unlock()
+	c.Installs.Add(1)
+	c.CopyOnWrite.Add(1)
+	traceStep(vf.ctx, trace.Note, vf.Address, "cow: copy")
+	traceInstall(vf.ctx, vf.Address, np)
+	mm.shootdown(vf.Address, vf.Address+pgtable.PageSize)
+	mm.Frames.Put(p) // the old PTE's reference
 	return NoPage
 }

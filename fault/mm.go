@@ -41,9 +41,6 @@ type MM struct {
 	// with lock write-held.
 	lockSeq atomic.Uint64
 
-	// anonSeq hands out anon_vma identities. Atomic.
-	anonSeq atomic.Uint64
-
 	// shootdown flushes every thread's TLB for [start, end) and waits for
 	// accesses in flight. Set once by SetShootdown before any fault.
 	shootdown func(start, end uint64)
@@ -119,10 +116,11 @@ func (mm *MM) WriteUnlock() {
 // is stable only then).
 func (mm *MM) LockSeq() uint64 { return mm.lockSeq.Load() }
 
-// prepareAnon gives vf's VMA an anon_vma identity before its first
-// private page is installed (mm/rmap.c: __anon_vma_prepare), reusing the
-// next or else the previous neighbour's when it is compatible
-// (mm/vma.c: find_mergeable_anon_vma(): "Try next first"), as Linux does:
+// prepareAnon gives vf's VMA an anon_vma before its first private page
+// is installed (mm/rmap.c: __anon_vma_prepare), reusing the next or else
+// the previous neighbour's when it is compatible and alone on that
+// neighbour's chain (mm/vma.c: find_mergeable_anon_vma(): "Try next
+// first", and reusable_anon_vma()), as Linux does:
 // that reuse is what lets two separately faulted VMAs merge later. The
 // neighbours are read from the published tree inside an RCU read-side
 // section (sections nest), so they cannot be freed under us; a race with
@@ -136,20 +134,20 @@ func (mm *MM) prepareAnonVMA(ctx *Context, v *vma.VMA) {
 	r := ctx.Reader
 	r.Lock()
 	snap := mm.Tree.Snapshot()
-	id := uint64(0)
+	var a *vma.AnonVMA
 	if n := snap.Find(v.End); n != nil && anonCompatible(v, n) {
-		id = n.AnonVMA()
+		a = n.ReusableAnon()
 	}
-	if id == 0 && v.Start > 0 {
+	if a == nil && v.Start > 0 {
 		if p := snap.Find(v.Start - 1); p != nil && anonCompatible(p, v) {
-			id = p.AnonVMA()
+			a = p.ReusableAnon()
 		}
 	}
 	r.Unlock()
-	if id == 0 {
-		id = mm.anonSeq.Add(1)
+	if a == nil {
+		a = vma.NewAnonVMA(nil)
 	}
-	v.PrepareAnon(id)
+	v.PrepareAnon(a)
 }
 
 // anonCompatible is mm/vma.c: anon_vma_compatible(a, b): a ends where b

@@ -63,6 +63,15 @@ const (
 	// QuirkNoDetachCheck installs PTEs without re-checking, under the
 	// page-table lock, that the VMA is still attached.
 	QuirkNoDetachCheck
+	// QuirkForkNoVMALock makes fork copy the parent's VMAs without
+	// write-marking them (vma_start_write), as Linux 6.4 did before
+	// commit fb49c455323f ("fork: lock VMAs of the parent process when
+	// forking"): under PolicyPerVMALock and PolicyRCURefcount a fault in
+	// the parent may then run while its VMA is copied, and a COW fault
+	// that gives the VMA its first anon_vma after the child's copy was
+	// made without one leaves the child mapping a page of an anon_vma it
+	// never cloned: a broken reverse map. PolicyMmapLock is not affected.
+	QuirkForkNoVMALock
 )
 
 // Unknown returns the bits of q that name no quirk.
@@ -86,6 +95,7 @@ var quirkNames = []struct {
 	{QuirkNoGracePeriod, "no-grace-period"},
 	{QuirkNoShootdown, "no-shootdown"},
 	{QuirkNoDetachCheck, "no-detach-check"},
+	{QuirkForkNoVMALock, "fork-no-vma-lock"},
 }
 
 // String returns the set quirks as a comma-separated list of names, or

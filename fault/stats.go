@@ -21,6 +21,7 @@ type Counters struct {
 	Installs       atomic.Int64 // PTEs installed
 	InstallRaced   atomic.Int64 // installs refused: VMA detached, PTE already present, or page beyond EOF
 	CopyOnWrite    atomic.Int64 // private write faults that copied a page (or the zero page)
+	Pgreuse        atomic.Int64 // pgreuse: write faults that made a private page writable in place (wp_page_reuse)
 	ReleasedForIO  atomic.Int64 // faults that dropped their lock for I/O and retried (maybe_unlock_mmap_for_io)
 	SegvMaperr     atomic.Int64 // faults that ended in SIGSEGV / SEGV_MAPERR
 	SegvAccerr     atomic.Int64 // faults that ended in SIGSEGV / SEGV_ACCERR
@@ -32,7 +33,7 @@ type Counters struct {
 type Snapshot struct {
 	Pgfault, Pgmajfault, FastPath, SlowPath, Retries, Fallbacks, LockedFaults int64
 	VMALockSuccess, VMALockAbort, VMALockRetry, VMALockMiss                   int64
-	Installs, InstallRaced, CopyOnWrite, ReleasedForIO                        int64
+	Installs, InstallRaced, CopyOnWrite, Pgreuse, ReleasedForIO               int64
 	SegvMaperr, SegvAccerr, Sigbus, OOM                                       int64
 }
 
@@ -53,6 +54,7 @@ func (c *Counters) AddTo(s *Snapshot) {
 	s.Installs += c.Installs.Load()
 	s.InstallRaced += c.InstallRaced.Load()
 	s.CopyOnWrite += c.CopyOnWrite.Load()
+	s.Pgreuse += c.Pgreuse.Load()
 	s.ReleasedForIO += c.ReleasedForIO.Load()
 	s.SegvMaperr += c.SegvMaperr.Load()
 	s.SegvAccerr += c.SegvAccerr.Load()

@@ -44,8 +44,14 @@ type Config struct {
 	// power of two; 0 means 16, 1 disables fault-around; at most
 	// MaxFaultAroundPages.
 	FaultAroundPages int
-	// PhysPages is the number of physical frames; 0 means 1<<20 (4 GiB,
-	// allocated lazily); at most MaxPhysPages.
+	// Memory is the physical memory the address space allocates from,
+	// shared with every other address space on it; nil means a Memory
+	// of its own, of PhysPages frames.
+	Memory *Memory
+	// PhysPages is the number of physical frames of the address space's
+	// own Memory when Memory is nil; 0 means DefaultMemoryPages (4 GiB,
+	// allocated lazily); at most MaxPhysPages. With a Memory, Config
+	// reports its size.
 	PhysPages int
 	// TLBEntries is the size of each thread's TLB, rounded up to a power
 	// of two; 0 means 64; at most MaxTLBEntries.
@@ -157,8 +163,11 @@ func (c *Config) fill() error {
 	for c.FaultAroundPages&(c.FaultAroundPages-1) != 0 {
 		c.FaultAroundPages &= c.FaultAroundPages - 1
 	}
+	if c.Memory != nil {
+		c.PhysPages = c.Memory.Pages()
+	}
 	if c.PhysPages == 0 {
-		c.PhysPages = 1 << 20
+		c.PhysPages = DefaultMemoryPages
 	}
 	if c.TLBEntries == 0 {
 		c.TLBEntries = 64
@@ -185,7 +194,8 @@ var ErrClosed = errors.New("mmap: address space is closed")
 type AddressSpace struct {
 	cfg    Config          // immutable, defaults filled in
 	mm     *fault.MM       // immutable pointer
-	frames *pgtable.Frames // immutable pointer; == mm.Frames
+	mem    *Memory         // immutable; == cfg.Memory
+	frames *pgtable.Frames // immutable pointer; == mm.Frames == mem.frames
 
 	threads threadSet
 
@@ -208,9 +218,10 @@ type AddressSpace struct {
 	drained chan struct{}
 	// drainedOnce makes sure drained is closed once. Atomic.
 	drainedOnce atomic.Bool
-	// files maps each file mapped here to the cancel of its truncate
-	// hook. Protected by the mmap write lock.
-	files map[*fault.File]func()
+	// files are the files mapped here, in the order first mapped, each
+	// with the cancel of its truncate hook; each is also watched by mem.
+	// Protected by the mmap write lock.
+	files []mappedFile
 
 	// inflight counts faults in progress, so that Check knows when frame
 	// accounting can be exact. Atomic.
@@ -249,13 +260,19 @@ func New(cfg Config) (*AddressSpace, error) {
 	if err := cfg.fill(); err != nil {
 		return nil, err
 	}
+	if cfg.Memory == nil {
+		cfg.Memory = NewMemory(cfg.PhysPages)
+	}
+	frames := cfg.Memory.frames
 	// Quirks that let threads touch frames after they are freed need
 	// fresh storage per frame life, so those stale accesses are visible
 	// (poison, or the next owner's data) and never a Go data race.
-	stale := cfg.Quirks&(QuirkNoShootdown|QuirkNoGracePeriod|QuirkNoDetachCheck) != 0
-	frames := pgtable.NewFramesWith(cfg.PhysPages, pgtable.FrameOptions{FreshStorage: stale})
+	if cfg.Quirks&(QuirkNoShootdown|QuirkNoGracePeriod|QuirkNoDetachCheck) != 0 {
+		frames.SetFreshStorage()
+	}
 	as := &AddressSpace{
 		cfg:    cfg,
+		mem:    cfg.Memory,
 		frames: frames,
 		mm: fault.NewMM(frames, fault.Config{
 			Policy:           cfg.Policy,
@@ -264,8 +281,7 @@ func New(cfg Config) (*AddressSpace, error) {
 			MaxRetries:       cfg.MaxRetries,
 			Sched:            cfg.Sched,
 		}),
-		rec:   cfg.Trace,
-		files: make(map[*fault.File]func()),
+		rec: cfg.Trace,
 	}
 	if as.rec != nil {
 		as.sysTrack = as.rec.SharedTrack("syscalls")
@@ -277,6 +293,7 @@ func New(cfg Config) (*AddressSpace, error) {
 	as.frees.init(as.freeVMA)
 	as.mm.SetShootdown(as.shootdown)
 	as.mm.SetExpandStack(as.expandStack)
+	as.mem.join(as)
 	return as, nil
 }
 
@@ -284,15 +301,17 @@ func New(cfg Config) (*AddressSpace, error) {
 func (as *AddressSpace) Config() Config { return as.cfg }
 
 // Close unmaps everything, waits for every deferred free, and returns
-// every physical frame to the pool. It is safe while threads run: from
-// its start every syscall, and every fault that has not begun, returns
-// ErrClosed; Close then waits for the faults in flight (a slow-path fault
-// may sleep in a page-cache miss while it holds a VMA reference) before it
-// tears anything down, so that none of them can touch what it frees.
-// Accesses of threads still open return ErrClosed afterwards (they may
-// still be closed with Thread.Close). Close is idempotent, and every call
-// returns once the teardown is done. It returns the panics of backings'
-// Close that Check has not reported (see Backing), and nil otherwise.
+// every physical frame it held to its Memory, with the page caches of the
+// files it mapped that no other open address space on the Memory has
+// mapped. It is safe while threads run: from its start every syscall,
+// and every fault that has not begun, returns ErrClosed; Close then waits
+// for the faults in flight (a slow-path fault may sleep in a page-cache
+// miss while it holds a VMA reference) before it tears anything down, so
+// that none of them can touch what it frees. Accesses of threads still
+// open return ErrClosed afterwards (they may still be closed with
+// Thread.Close). Close is idempotent, and every call returns once the
+// teardown is done. It returns the panics of backings' Close that Check
+// has not reported (see Backing), and nil otherwise.
 func (as *AddressSpace) Close() error {
 	as.closeMu.Lock()
 	defer as.closeMu.Unlock()
@@ -311,11 +330,11 @@ func (as *AddressSpace) Close() error {
 	c.unmapLocked(0, TaskSize)
 	c.finishLocked()
 	as.mm.Table.FreeEmpty(0, TaskSize)
-	for f, cancel := range as.files {
-		cancel()
-		f.ReleaseFrames(as.frames)
+	for _, mf := range as.files {
+		mf.cancel()
+		as.mem.unwatch(mf.f)
 	}
-	clear(as.files)
+	as.files = nil
 	as.writeUnlock()
 	// The threads left open are ended: every translation they had is
 	// shot down, their faults return ErrClosed, and Stats no longer
@@ -325,6 +344,7 @@ func (as *AddressSpace) Close() error {
 	}
 	as.mm.RCU.Barrier()
 	as.mm.RCU.Close()
+	as.mem.leave(as)
 	return as.closePanics.take()
 }
 

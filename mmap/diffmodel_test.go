@@ -3,6 +3,7 @@ package mmap_test
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -33,6 +34,8 @@ type simModel struct {
 	// lockedOK and lockedFailed count the mmap calls with MAP_LOCKED by
 	// outcome (EPERM and EAGAIN among the failures).
 	lockedOK, lockedFailed, lockedPerm, lockedAgain int
+	// forks counts the forks of the process's family (TestModelRapid).
+	forks int
 }
 
 // diffFile is one open file description in both worlds.
@@ -99,6 +102,18 @@ func growsDownStarts(as *mmap.AddressSpace) []uint64 {
 func (p *simModel) close() {
 	p.th.Close()
 	p.as.Close()
+}
+
+// fork forks both sides: the simulator's address space (by its thread)
+// and the model. The child shares the files.
+func (p *simModel) fork() (*simModel, error) {
+	c, err := p.th.Fork()
+	if err != nil {
+		return nil, err
+	}
+	p.hist = append(p.hist, "fork")
+	return &simModel{as: c, th: c.NewThread(), m: p.m.Fork(), files: p.files,
+		hist: append(slices.Clone(p.hist), "--- the child's calls:")}, nil
 }
 
 // sameErrno reports whether the simulator's error is the model's errno.

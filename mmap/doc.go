@@ -30,6 +30,13 @@
 // on mprotect, mremap and madvise that Linux 6.18 gives them; mlock(2)
 // itself is not simulated.
 //
+// Fork is fork(2): the child gets a copy of the layout and its own page
+// tables on the same Memory (physical memory shared by address spaces),
+// private pages are shared copy-on-write and copied or reused on the
+// first write (do_wp_page), and the anon_vma chains that make the
+// reverse map are kept, so Check verifies it in parent and child
+// (fork.go).
+//
 // Three locking policies (Config.Policy) run the same workload; Quirks
 // (Config.Quirks) deliberately break one rule each. Check verifies every
 // invariant; Stats reports counters under /proc/vmstat names; WriteMaps

@@ -109,3 +109,31 @@ func ExampleAddressSpace_Mmap_locked() {
 	// <nil> 1
 	// invalid argument
 }
+
+// Fork shares private pages copy-on-write: after the fork each side's
+// writes are its own; the first write copies the page, and once the
+// other side has its own copy the last holder reuses the page in place.
+func ExampleAddressSpace_Fork() {
+	parent, _ := mmap.New(mmap.Config{})
+	defer parent.Close()
+	pt := parent.NewThread()
+	defer pt.Close()
+	addr, _ := pt.Mmap(0, mmap.PageSize, mmap.ProtRead|mmap.ProtWrite, mmap.MapPrivate|mmap.MapAnonymous, nil, 0)
+	_ = pt.WriteUint64(addr, 1)
+
+	child, _ := pt.Fork()
+	defer child.Close()
+	ct := child.NewThread()
+	defer ct.Close()
+	_ = ct.WriteUint64(addr, 2) // the child copies the page
+	_ = pt.WriteUint64(addr, 3) // the parent's is its own again: reused
+	p, _ := pt.ReadUint64(addr)
+	c, _ := ct.ReadUint64(addr)
+	fmt.Println("parent", p, "child", c)
+	fmt.Println("copies", child.Stats().CopyOnWrite, "reuses", parent.Stats().Pgreuse)
+	fmt.Println(parent.Check(), child.Check())
+	// Output:
+	// parent 3 child 2
+	// copies 1 reuses 1
+	// <nil> <nil>
+}

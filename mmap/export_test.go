@@ -60,3 +60,21 @@ func (as *AddressSpace) VMAStates() []VMAState {
 // LockedBytes returns mm->locked_vm in bytes (/proc/pid/status VmLck),
 // for the tests of MAP_LOCKED. It takes the mmap read lock.
 func (as *AddressSpace) LockedBytes() uint64 { return as.lockedBytes() }
+
+// TakeFrameRef takes a reference on the frame mapped at addr (a leak,
+// for the tests of Check) and returns a func that drops it again.
+func (as *AddressSpace) TakeFrameRef(addr uint64) func() {
+	p := as.mm.Table.Lookup(addr).PFN()
+	as.frames.Get(p)
+	return func() { as.frames.Put(p) }
+}
+
+// SetForkHook makes every Fork call h with the start of each parent VMA
+// in the window of the Linux 6.4 fork race (after the child's VMA took
+// its anon_vma state, before the page tables are copied), until the
+// returned func restores the previous hook.
+func SetForkHook(h func(start uint64)) (restore func()) {
+	old := testHookForkVMA
+	testHookForkVMA = func(v *vma.VMA) { h(v.Start) }
+	return func() { testHookForkVMA = old }
+}

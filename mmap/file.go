@@ -1,6 +1,10 @@
 package mmap
 
-import "github.com/vmsim/vmsim/fault"
+import (
+	"slices"
+
+	"github.com/vmsim/vmsim/fault"
+)
 
 // File is an in-memory file with a page cache, opened read-write or
 // read-only; see fault.File. Its ReadAt and WriteAt are coherent with
@@ -23,10 +27,26 @@ func NewFile(name string, data []byte, opt FileOptions) *File {
 //
 // Preconditions: the mmap write lock is held.
 func (as *AddressSpace) watchFileLocked(f *File) {
-	if _, ok := as.files[f]; ok {
+	if as.watchesLocked(f) {
 		return
 	}
-	as.files[f] = f.OnTruncate(func(startPgoff, endPgoff uint64) { as.zapFile(f, startPgoff, endPgoff) })
+	cancel := f.OnTruncate(func(startPgoff, endPgoff uint64) { as.zapFile(f, startPgoff, endPgoff) })
+	as.files = append(as.files, mappedFile{f, cancel})
+	as.mem.watch(f)
+}
+
+// watchesLocked reports whether the truncate hook of f is registered.
+//
+// Preconditions: the mmap write lock is held.
+func (as *AddressSpace) watchesLocked(f *File) bool {
+	return slices.ContainsFunc(as.files, func(mf mappedFile) bool { return mf.f == f })
+}
+
+// A mappedFile is a file an address space has mapped, with the cancel of
+// its truncate hook.
+type mappedFile struct {
+	f      *File
+	cancel func()
 }
 
 // zapFile removes the PTEs mapping pages [startPgoff, endPgoff) of f from
@@ -35,7 +55,7 @@ func (as *AddressSpace) watchFileLocked(f *File) {
 func (as *AddressSpace) zapFile(f *File, startPgoff, endPgoff uint64) {
 	as.mm.WriteLock()
 	defer as.writeUnlock()
-	if _, ok := as.files[f]; !ok {
+	if !as.watchesLocked(f) {
 		return // Close has torn the address space down
 	}
 	c := as.beginLocked("truncate", as.sysTrack)

@@ -32,8 +32,9 @@ const flagNoHuge vma.Flags = 1 << 19
 
 // Flags that only madvise sets, each a Linux VM_* flag that vmsim keeps
 // for merging and for the smaps comparison (mm/madvise.c:
-// madvise_vma_behavior()); they have no other effect, since vmsim has no
-// fork, core dump or huge pages.
+// madvise_vma_behavior()); VM_DONTCOPY and VM_WIPEONFORK also decide what
+// Fork copies, and the others have no other effect, since vmsim has no
+// core dump or huge pages.
 const (
 	flagDontCopy   vma.Flags = 1 << 20 // VM_DONTCOPY: MADV_DONTFORK
 	flagDontDump   vma.Flags = 1 << 21 // VM_DONTDUMP: MADV_DONTDUMP

@@ -2,6 +2,7 @@ package mmap_test
 
 import (
 	"math/bits"
+	"slices"
 	"testing"
 
 	"pgregory.net/rapid"
@@ -47,7 +48,9 @@ var diffPolicies = []mmap.Policy{mmap.PolicyRCURefcount, mmap.PolicyMmapLock, mm
 // anonymous memory and files opened read-write and read-only), munmap,
 // mprotect, mremap (in place, MAYMOVE, FIXED, DONTUNMAP, duplication),
 // madvise (including DONTNEED, FREE, RANDOM, SEQUENTIAL and invalid
-// advice), loads and stores, run on an AddressSpace and on the reference
+// advice), loads and stores, and fork (the calls then go to any live
+// process of the family, which may also be closed), run on address
+// spaces and on the reference
 // model (internal/model, itself checked against Linux 6.18), for each
 // policy. After every call the result, errno, layout, hidden VMA state,
 // sampled contents and Check must agree. Some runs use a small
@@ -72,8 +75,9 @@ func TestModelRapid(t *testing.T) {
 				total.lockedPerm += p.lockedPerm
 				total.lockedAgain += p.lockedAgain
 				total.lockedFailed += p.lockedFailed
+				total.forks += p.forks
 			})
-			t.Logf("%d calls compared with the model: %s", total.calls, total.counts())
+			t.Logf("%d calls compared with the model, %d forks: %s", total.calls, total.forks, total.counts())
 		})
 	}
 }
@@ -108,28 +112,67 @@ func runRapidSequence(rt *rapid.T, pol mmap.Policy) *simModel {
 	if err != nil {
 		rt.Fatal(err)
 	}
-	defer p.close()
-	g := genCfg{base: rapidBase, pages: rapidPages, below: 2, wild: true, files: len(p.files), vmas: p.as.Mappings, stacks: p.stackStarts}
+	// procs are the live processes: p and its forks (and theirs); each
+	// call goes to one of them. p, whose counts the log shows, lives to
+	// the end.
+	procs := []*simModel{p}
+	defer func() {
+		for _, q := range procs {
+			q.close()
+		}
+	}()
 	n := 20 + src.intn(80, "calls")
 	for range n {
-		o := g.gen(src)
-		if err := p.do(o); err != nil {
-			rt.Fatalf("%s: %v\n%s", o, err, p.report())
+		switch src.intn(16, "family") {
+		case 0:
+			if len(procs) < 4 {
+				q := procs[src.intn(len(procs), "fork which")]
+				c, err := q.fork()
+				if err != nil {
+					rt.Fatalf("fork: %v\n%s", err, q.report())
+				}
+				procs = append(procs, c)
+				p.forks++
+				for _, x := range []*simModel{q, c} {
+					if err := x.compare(); err != nil {
+						rt.Fatalf("fork: %v\n%s", err, x.report())
+					}
+				}
+				continue
+			}
+		case 1:
+			if len(procs) > 1 {
+				i := 1 + src.intn(len(procs)-1, "close which")
+				procs[i].close()
+				procs = slices.Delete(procs, i, i+1)
+				if err := p.compare(); err != nil {
+					rt.Fatalf("after a close: %v\n%s", err, p.report())
+				}
+				continue
+			}
 		}
-		if err := p.compare(); err != nil {
-			rt.Fatalf("%s: %v\n%s", o, err, p.report())
+		q := procs[src.intn(len(procs), "which process")]
+		g := genCfg{base: rapidBase, pages: rapidPages, below: 2, wild: true, files: len(q.files), vmas: q.as.Mappings, stacks: q.stackStarts}
+		o := g.gen(src)
+		if err := q.do(o); err != nil {
+			rt.Fatalf("%s: %v\n%s", o, err, q.report())
+		}
+		if err := q.compare(); err != nil {
+			rt.Fatalf("%s: %v\n%s", o, err, q.report())
 		}
 		for range 3 {
 			a := g.page(src) + pageOffsets[src.intn(len(pageOffsets), "sample offset")]
-			if err := p.load(a); err != nil {
-				rt.Fatalf("after %s: sample: %v\n%s", o, err, p.report())
+			if err := q.load(a); err != nil {
+				rt.Fatalf("after %s: sample: %v\n%s", o, err, q.report())
 			}
 		}
 	}
-	// Finally every page of the arena.
-	for a := rapidBase - 2*pg; a < rapidBase+rapidPages*pg; a += pg {
-		if err := p.load(a + 100); err != nil {
-			rt.Fatalf("final scan: %v\n%s", err, p.report())
+	// Finally every page of the arena, in every process.
+	for _, q := range procs {
+		for a := rapidBase - 2*pg; a < rapidBase+rapidPages*pg; a += pg {
+			if err := q.load(a + 100); err != nil {
+				rt.Fatalf("final scan: %v\n%s", err, q.report())
+			}
 		}
 	}
 	return p

@@ -224,14 +224,14 @@ func (c *change) mergesBefore(n *vma.VMA) bool {
 		return false
 	}
 	p := c.tx.Find(n.Start - 1)
-	return p != nil && mergeable(p, n)
+	return p != nil && mergeable(p, n, n)
 }
 
 // mergesAfter reports whether n would merge with the VMA starting at
 // n.End.
 func (c *change) mergesAfter(n *vma.VMA) bool {
 	x := c.tx.Find(n.End)
-	return x != nil && x.Start == n.End && mergeable(n, x)
+	return x != nil && x.Start == n.End && mergeable(n, x, n)
 }
 
 // ptePerms returns PTE e with the permissions of prot (mm/mprotect.c:

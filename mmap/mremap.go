@@ -427,7 +427,7 @@ func (c *change) moveVMALocked(r *remap) (uint64, Errno) {
 			// dontunmap_complete(): the whole source VMA moved to
 			// another VMA, so it gives up its anon_vma
 			// (unlink_anon_vmas()). It keeps VM_ACCOUNT (Linux 6.18).
-			cp.SetAnonVMA(0)
+			cp.CloneAnon(nil)
 		}
 		if r.flags&MremapDontunmap != 0 {
 			// dontunmap_complete(): "We always clear

@@ -14,6 +14,7 @@ type asCounters struct {
 	remoteFlush, remoteFlushReceived             atomic.Int64
 	vmasFreed                                    atomic.Int64
 	stackGrowths                                 atomic.Int64
+	forks                                        atomic.Int64
 
 	// mu protects retired, tlbHits and tlbMisses together with the
 	// membership of the live thread set: a thread leaves the set and
@@ -57,6 +58,7 @@ func addSnapshot(c *fault.Counters, s *fault.Snapshot) {
 	c.Installs.Add(s.Installs)
 	c.InstallRaced.Add(s.InstallRaced)
 	c.CopyOnWrite.Add(s.CopyOnWrite)
+	c.Pgreuse.Add(s.Pgreuse)
 	c.ReleasedForIO.Add(s.ReleasedForIO)
 	c.SegvMaperr.Add(s.SegvMaperr)
 	c.SegvAccerr.Add(s.SegvAccerr)
@@ -88,6 +90,12 @@ type Stats struct {
 	// StackGrowths counts faults that grew a MAP_GROWSDOWN VMA
 	// (expand_downwards()).
 	StackGrowths int64
+	// Forks counts successful Fork calls on this address space (the
+	// "processes" line of /proc/stat counts forks machine-wide). The
+	// copy-on-write faults that follow are counted by the address space
+	// that takes them, in CopyOnWrite (a page copied) and Pgreuse (a
+	// page made writable in place).
+	Forks int64
 }
 
 // Stats returns the counters. It may be called at any time; while
@@ -121,6 +129,7 @@ func (as *AddressSpace) Stats() Stats {
 	s.FramesInUse = as.frames.InUse()
 	s.VMAsFreed = as.stats.vmasFreed.Load()
 	s.StackGrowths = as.stats.stackGrowths.Load()
+	s.Forks = as.stats.forks.Load()
 	return s
 }
 
@@ -130,6 +139,7 @@ func (s Stats) Vmstat() map[string]int64 {
 	return map[string]int64{
 		"pgfault":                      s.Pgfault,
 		"pgmajfault":                   s.Pgmajfault,
+		"pgreuse":                      s.Pgreuse,
 		"vma_lock_success":             s.VMALockSuccess,
 		"vma_lock_abort":               s.VMALockAbort,
 		"vma_lock_retry":               s.VMALockRetry,
@@ -152,5 +162,6 @@ func (s Stats) Vmstat() map[string]int64 {
 		"vmsim_tlb_hits":               s.TLBHits,
 		"vmsim_tlb_misses":             s.TLBMisses,
 		"vmsim_shootdowns":             s.Shootdowns,
+		"vmsim_forks":                  s.Forks,
 	}
 }

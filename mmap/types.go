@@ -114,8 +114,8 @@ const (
 	MadvWillneed   Advice = 3
 	MadvDontneed   Advice = 4
 	MadvFree       Advice = 8
-	// MadvDontfork sets VM_DONTCOPY (smaps "dc"): the range would not be
-	// inherited by a child. vmsim has no fork, so it only splits and
+	// MadvDontfork sets VM_DONTCOPY (smaps "dc"): Fork leaves the range
+	// out of the child. Like the other flag advices it splits VMAs and
 	// blocks merges, as in Linux.
 	MadvDontfork Advice = 10
 	// MadvDofork clears VM_DONTCOPY.
@@ -130,8 +130,8 @@ const (
 	MadvDontdump Advice = 16
 	// MadvDodump clears VM_DONTDUMP.
 	MadvDodump Advice = 17
-	// MadvWipeonfork sets VM_WIPEONFORK (smaps "wf"): a child would see
-	// zeros. Only private anonymous memory accepts it; any other mapping
+	// MadvWipeonfork sets VM_WIPEONFORK (smaps "wf"): Fork maps the
+	// range in the child empty, so the child reads zeros there. Only private anonymous memory accepts it; any other mapping
 	// is EINVAL.
 	MadvWipeonfork Advice = 18
 	// MadvKeeponfork clears VM_WIPEONFORK.
@@ -234,6 +234,7 @@ const (
 	QuirkNoGracePeriod         = fault.QuirkNoGracePeriod
 	QuirkNoShootdown           = fault.QuirkNoShootdown
 	QuirkNoDetachCheck         = fault.QuirkNoDetachCheck
+	QuirkForkNoVMALock         = fault.QuirkForkNoVMALock
 )
 
 // ParseQuirks parses a comma-separated list of quirk names such as

@@ -111,9 +111,7 @@ func (f *Frames) WriteAt(p PFN, b []byte, off int) {
 func (f *Frames) Copy(dst, src PFN) {
 	s := f.frame(src)
 	d := f.exclusive(dst)
-	for i := range d {
-		d[i] = atomic.LoadUint64(&s[i])
-	}
+	copyWords(d, s)
 	f.publish(dst, d)
 }
 
@@ -122,7 +120,7 @@ func (f *Frames) Copy(dst, src PFN) {
 // reach it), new storage with FreshStorage (stale accessors might).
 func (f *Frames) exclusive(p PFN) *[WordsPerPage]uint64 {
 	w := f.writable(p)
-	if f.fresh {
+	if f.fresh.Load() {
 		return new([WordsPerPage]uint64)
 	}
 	return w

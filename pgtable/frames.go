@@ -57,6 +57,9 @@ type chunk struct {
 	slots []Slot
 	// ref is each frame's reference count; 0 means free. Atomic.
 	ref []atomic.Int32
+	// anon is each frame's anonymous owner (see SetAnon); 0 for a page
+	// that is not anonymous. Atomic.
+	anon []atomic.Uint64
 	// spare keeps a freed frame's storage for its next Alloc when
 	// storage is recycled. Owned by whoever owns the frame: the releaser,
 	// then (through the free list's mutex) the allocator.
@@ -111,8 +114,9 @@ type Frames struct {
 	chunks []atomic.Pointer[chunk]
 	// inUse counts allocated frames. Atomic.
 	inUse atomic.Int64
-	// fresh is FrameOptions.FreshStorage. Immutable.
-	fresh bool
+	// fresh is FrameOptions.FreshStorage, or SetFreshStorage was called.
+	// Atomic; once true it stays true.
+	fresh atomic.Bool
 
 	mu sync.Mutex
 	// free is the LIFO stack of freed frames. Protected by mu.
@@ -146,11 +150,11 @@ func NewFramesWith(n int, opt FrameOptions) *Frames {
 		n = int(^PFN(0)) - 1
 	}
 	f := &Frames{
-		fresh:  opt.FreshStorage,
 		n:      n,
 		chunks: make([]atomic.Pointer[chunk], (n+1+chunkMask)>>chunkShift),
 		next:   1,
 	}
+	f.fresh.Store(opt.FreshStorage)
 	f.chunks[0].Store(f.newChunk(0))
 	f.chunks[0].Load().slots[0].words.Store(&zeroWords)
 	// The zero frame is pinned: its count never reaches zero, so Get on it
@@ -160,12 +164,20 @@ func NewFramesWith(n int, opt FrameOptions) *Frames {
 	return f
 }
 
+// SetFreshStorage turns FrameOptions.FreshStorage on from now on, for
+// good: memory shared by several simulations needs it as soon as one of
+// them may access frames after they are freed. Frames freed before the
+// call cannot be reached by such a simulation, which did not exist yet.
+// Safe for concurrent use.
+func (f *Frames) SetFreshStorage() { f.fresh.Store(true) }
+
 // newChunk allocates chunk i, sized to the frames that exist.
 func (f *Frames) newChunk(i int) *chunk {
 	frames := min(chunkFrames, f.n+1-i<<chunkShift)
 	return &chunk{
 		slots: make([]Slot, frames),
 		ref:   make([]atomic.Int32, frames),
+		anon:  make([]atomic.Uint64, frames),
 		spare: make([]*[WordsPerPage]uint64, frames),
 	}
 }
@@ -228,7 +240,18 @@ func (f *Frames) InUse() int { return int(f.inUse.Load()) }
 //
 // Compare mm/page_alloc.c: alloc_pages() with __GFP_ZERO, whose per-CPU
 // lists are LIFO for the same cache-warmth reason.
-func (f *Frames) Alloc() (PFN, error) {
+func (f *Frames) Alloc() (PFN, error) { return f.alloc(ZeroPFN) }
+
+// AllocCopy is Alloc with the new frame holding a copy of frame src's
+// contents instead of zeros (a copy-on-write fault's new page: Linux
+// allocates without __GFP_ZERO and copies). Each word of src is read
+// atomically; the copy is not a snapshot of a src being written. Safe for
+// concurrent use.
+func (f *Frames) AllocCopy(src PFN) (PFN, error) { return f.alloc(src) }
+
+// alloc takes a free frame and gives it the contents of src (zeros for
+// ZeroPFN).
+func (f *Frames) alloc(src PFN) (PFN, error) {
 	f.mu.Lock()
 	var p PFN
 	if k := len(f.free); k > 0 {
@@ -246,23 +269,57 @@ func (f *Frames) Alloc() (PFN, error) {
 	}
 	f.mu.Unlock()
 
-	// The frame is ours now: give it zeroed storage. Recycled storage is
-	// cleared with plain stores: nobody can reach it, since the frame was
-	// freed only after every translation to it was shot down. Fresh
-	// storage (FreshStorage) is for simulations that skip that, whose
-	// stale readers may still be loading the old storage.
+	// The frame is ours now: give it zeroed (or copied) storage.
+	// Recycled storage is written with plain stores: nobody can reach
+	// it, since the frame was freed only after every translation to it
+	// was shot down. Fresh storage (FreshStorage) is for simulations
+	// that skip that, whose stale readers may still be loading the old
+	// storage.
 	c := f.chunks[p>>chunkShift].Load()
 	w := c.spare[p&chunkMask]
 	c.spare[p&chunkMask] = nil
-	if w == nil || f.fresh {
+	switch {
+	case w == nil || f.fresh.Load():
 		w = new([WordsPerPage]uint64)
-	} else {
+		if src != ZeroPFN {
+			copyWords(w, f.frame(src))
+		}
+	case src == ZeroPFN:
 		*w = [WordsPerPage]uint64{}
+	default:
+		copyWords(w, f.frame(src))
 	}
 	f.publish(p, w)
+	c.anon[p&chunkMask].Store(0)
 	f.ref(p).Store(1)
 	f.inUse.Add(1)
 	return p, nil
+}
+
+// copyWords copies src into d, which nobody else can reach, reading each
+// word of src atomically.
+func copyWords(d, src *[WordsPerPage]uint64) {
+	for i := range d {
+		d[i] = atomic.LoadUint64(&src[i])
+	}
+}
+
+// SetAnon records that frame p is an anonymous page of the anon_vma with
+// identity id (Linux folio_add_new_anon_rmap(), which points
+// folio->mapping at the VMA's anon_vma), so that invariant checks can
+// verify the reverse map. Alloc clears it. Safe for concurrent use; p
+// must be allocated and not ZeroPFN.
+func (f *Frames) SetAnon(p PFN, id uint64) {
+	f.chunks[p>>chunkShift].Load().anon[p&chunkMask].Store(id)
+}
+
+// Anon returns the anon_vma identity SetAnon gave frame p since its last
+// Alloc, or 0 if p is not an anonymous page. Safe for concurrent use.
+func (f *Frames) Anon(p PFN) uint64 {
+	if p == ZeroPFN {
+		return 0
+	}
+	return f.chunks[p>>chunkShift].Load().anon[p&chunkMask].Load()
 }
 
 // Get takes a reference to frame p (Linux get_page). p must be live: Get on
@@ -340,7 +397,7 @@ func (f *Frames) Put(p PFN) {
 // store may land in it).
 func (f *Frames) release(p PFN) {
 	c := f.chunks[p>>chunkShift].Load()
-	if f.fresh {
+	if f.fresh.Load() {
 		w := new([WordsPerPage]uint64)
 		*w = poisonWords
 		f.publish(p, w)

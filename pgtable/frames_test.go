@@ -292,3 +292,34 @@ func TestConcurrentAllocPutNeverSharesAFrame(t *testing.T) {
 		t.Fatalf("InUse = %d after every frame was put", f.InUse())
 	}
 }
+
+// TestAllocCopyAndAnon: AllocCopy gives a new frame (the freed one first)
+// holding the source's words, with its anon tag cleared, under recycled
+// and fresh storage alike.
+func TestAllocCopyAndAnon(t *testing.T) {
+	for _, fresh := range []bool{false, true} {
+		f := NewFramesWith(4, FrameOptions{FreshStorage: fresh})
+		src, err := f.Alloc()
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Slot(src).Store(3, 0xabc)
+		old, _ := f.Alloc()
+		f.SetAnon(old, 7)
+		f.Put(old)
+		dst, err := f.AllocCopy(src)
+		if err != nil || dst != old {
+			t.Fatalf("AllocCopy = %d, %v; want the freed frame %d", dst, err, old)
+		}
+		if got := f.Slot(dst).Load(3); got != 0xabc || f.Slot(dst).Load(0) != 0 {
+			t.Errorf("fresh=%v: copied word 3 = %#x, word 0 = %#x", fresh, got, f.Slot(dst).Load(0))
+		}
+		if f.Anon(dst) != 0 || f.Anon(ZeroPFN) != 0 {
+			t.Errorf("fresh=%v: anon tag %d survived the free", fresh, f.Anon(dst))
+		}
+		f.SetAnon(dst, 9)
+		if f.Anon(dst) != 9 {
+			t.Errorf("Anon = %d, want 9", f.Anon(dst))
+		}
+	}
+}

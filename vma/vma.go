@@ -112,10 +112,12 @@ type VMA struct {
 	// insertion (SetBackingPanic) and inherited by copies; immutable
 	// once published.
 	backingPanic func(*BackingPanic)
-	// anon is the identity of the VMA's anon_vma, 0 until the first fault
-	// that gives it private pages (anon_vma_prepare); atomic, since faults
-	// set it on a published VMA. See anon.go.
-	anon atomic.Uint64
+	// anon is the VMA's anon_vma and anon_vma_chain, nil until the
+	// first fault that gives it private pages (anon_vma_prepare) or a
+	// fork from a VMA that has one (anon_vma_fork); the value pointed to
+	// is immutable. Atomic, since faults set it on a published VMA. See
+	// anon.go.
+	anon atomic.Pointer[anonState]
 	// poisoned is set by Poison; atomic so that use-after-free checks are
 	// themselves race-free.
 	poisoned atomic.Bool
@@ -179,7 +181,7 @@ func (v *VMA) Copy() *VMA {
 	c := &VMA{Start: v.Start, End: v.End, Prot: v.Prot, Flags: v.Flags, Pgoff: v.Pgoff,
 		Backing: v.Backing, Private: v.Private, release: v.release, backingPanic: v.backingPanic}
 	c.lockSeq.Store(lockSeqNone)
-	c.anon.Store(v.anon.Load())
+	c.anon.Store(v.anon.Load()) // anon_vma_clone
 	c.openBacking()
 	return c
 }
@@ -199,7 +201,7 @@ func (v *VMA) Slice(start, end uint64) *VMA {
 	c := &VMA{Start: start, End: end, Prot: v.Prot, Flags: v.Flags, Pgoff: v.PgoffAt(start),
 		Backing: v.Backing, Private: v.Private, release: v.release, backingPanic: v.backingPanic}
 	c.lockSeq.Store(lockSeqNone)
-	c.anon.Store(v.anon.Load())
+	c.anon.Store(v.anon.Load()) // anon_vma_clone
 	c.openBacking()
 	return c
 }

@@ -19,6 +19,7 @@ const (
 	ProtNone  = 0x0
 	ProtRead  = 0x1
 	ProtWrite = 0x2
+	ProtExec  = 0x4
 
 	MapShared    = 0x01
 	MapPrivate   = 0x02

@@ -2,7 +2,10 @@
 
 package kbench
 
-import "os"
+import (
+	"os"
+	"time"
+)
 
 // Supported reports whether the real kernel can be measured here: false.
 func Supported() bool { return false }
@@ -63,3 +66,12 @@ func NewHole(pages int) (*Hole, error) { return nil, ErrUnsupported }
 
 // Close releases the hole; here it returns ErrUnsupported.
 func (h *Hole) Close() error { return ErrUnsupported }
+
+// A Child is a process made by Fork; there is none here.
+type Child struct{}
+
+// Fork forks the test process; here it returns ErrUnsupported.
+func Fork(hold bool) (*Child, time.Duration, error) { return nil, 0, ErrUnsupported }
+
+// Release lets a child exit; here it returns ErrUnsupported.
+func (c *Child) Release() error { return ErrUnsupported }

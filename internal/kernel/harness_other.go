@@ -2,6 +2,8 @@
 
 package kernel
 
+import "syscall"
+
 // Harness is the real-kernel oracle; without Linux it cannot be opened.
 //
 // A Harness is not safe for concurrent use.
@@ -58,3 +60,20 @@ func (h *Harness) Reset() error { return ErrUnsupported }
 
 // Close does nothing.
 func (h *Harness) Close() error { return nil }
+
+// ChildCall is one step of a forked child's program; see the Linux
+// version.
+type ChildCall struct {
+	Nr   uintptr
+	Args [6]uintptr
+}
+
+// ChildResult is what a forked child reports; see the Linux version.
+type ChildResult struct {
+	Rets   []uintptr
+	Errnos []syscall.Errno
+	Smaps  []Mapping
+}
+
+// Fork returns ErrUnsupported.
+func (h *Harness) Fork(prog []ChildCall) (*ChildResult, error) { return nil, ErrUnsupported }

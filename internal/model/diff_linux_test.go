@@ -86,10 +86,12 @@ func (d *diff) kernelLines() []string {
 	return out
 }
 
-func (d *diff) windowVMAs() []model.VMA {
+func (d *diff) windowVMAs() []model.VMA { return d.windowVMAsOf(d.m) }
+
+func (d *diff) windowVMAsOf(m *model.Model) []model.VMA {
 	w := d.kb.h.Window()
 	var out []model.VMA
-	for _, v := range d.m.VMAs() {
+	for _, v := range m.VMAs() {
 		if w.Overlaps(v.Start, v.End) {
 			out = append(out, v)
 		}
@@ -406,7 +408,13 @@ func (d *diff) compareLayout() {
 	if err != nil {
 		d.t.Fatal(err)
 	}
-	vs := d.windowVMAs()
+	d.compareMappings(ms, d.windowVMAs())
+}
+
+// compareMappings compares the model's VMAs vs in the window with the
+// kernel's smaps entries ms there.
+func (d *diff) compareMappings(ms []kernel.Mapping, vs []model.VMA) {
+	d.t.Helper()
 	if len(ms) != len(vs) {
 		d.failf("layout: model has %d VMAs, kernel %d", len(vs), len(ms))
 	}

@@ -128,8 +128,17 @@
 //   - Not modelled, accepted and ignored: MAP_HUGETLB, MAP_32BIT.
 //     MAP_DROPPABLE (map type 8) is EINVAL in the model. READ_IMPLIES_EXEC
 //     personalities, memory protection keys, mseal, userfaultfd,
-//     mlock/munlock/mlockall (only MAP_LOCKED locks) and fork (anon_vma
-//     chains are always singular) are out of scope.
+//     and mlock/munlock/mlockall (only MAP_LOCKED locks) are out of
+//     scope.
+//   - Fork (Model.Fork, fork.go) copies the layout as dup_mmap() does
+//     (VM_DONTCOPY left out, VM_WIPEONFORK empty, VM_LOCKED dropped) and
+//     the private pages; the models of one family share their files' and
+//     shmem objects' pages. A VMA copied with an anon_vma gets a new one
+//     and is a fork child (VMA.Forked), which changes merging: it
+//     shares its anon_vma with no neighbour that has none, and no
+//     neighbour reuses it. Linux's reuse of an idle anon_vma of the chain
+//     (anon_vma_clone()) is not modelled: it needs a process that has
+//     exited, whose anon_vmas the model does not track.
 //   - Files: a File is a regular file on a local filesystem like ext4 —
 //     readable, mapped with PROT_EXEC allowed (no noexec mount), MAP_SYNC
 //     accepted by MAP_SHARED_VALIDATE but refused without DAX.

@@ -1,7 +1,8 @@
 package model
 
-// This file mirrors the VMA merge logic of mm/vma.c (Linux 6.18) for a
-// process that never forks, where every anon_vma chain is singular.
+// This file mirrors the VMA merge logic of mm/vma.c (Linux 6.18). A VMA's
+// anon_vma chain is singular unless Fork copied it from one with an
+// anon_vma (VMA.Forked).
 
 // sameAttrs is mm/vma.c: is_mergeable_vma(): equal vm_flags (prot, sharing
 // and the hidden flags) and the same vm_file (for shared anonymous memory
@@ -11,18 +12,37 @@ func sameAttrs(a, b *VMA) bool {
 		a.File == b.File && a.Shm == b.Shm && a.Flags == b.Flags
 }
 
-// anonCompatible is mm/vma.c: is_mergeable_anon_vma() without fork: two
-// anon_vmas can share a VMA if either is missing (the survivor takes the
-// other's, dup_anon_vma()) or they are the same.
+// anonCompatible is mm/vma.c: are_anon_vmas_compatible(): two anon_vmas
+// can share a VMA if either is missing (the survivor takes the other's,
+// dup_anon_vma()) or they are the same.
 func anonCompatible(a, b int) bool { return a == 0 || b == 0 || a == b }
 
-func firstAnon(ids ...int) int {
-	for _, id := range ids {
-		if id != 0 {
-			return id
+// anonMergeable is mm/vma.c: is_mergeable_anon_vma(): the neighbour tgt
+// may merge with src, the range being mapped, changed or moved, if their
+// anon_vmas are compatible and the one they would share is not a fork
+// child's (vma_is_fork_child()).
+func anonMergeable(tgt, src *VMA) bool {
+	switch {
+	case tgt.AnonID == 0 && src.AnonID != 0:
+		return !src.Forked
+	case tgt.AnonID != 0 && src.AnonID == 0:
+		return !tgt.Forked
+	}
+	return tgt.AnonID == src.AnonID
+}
+
+// takeAnon gives dst the anon_vma (and chain) of the first of dst and
+// srcs that has one.
+func takeAnon(dst *VMA, srcs ...*VMA) {
+	if dst.AnonID != 0 {
+		return
+	}
+	for _, s := range srcs {
+		if s.AnonID != 0 {
+			dst.AnonID, dst.Forked = s.AnonID, s.Forked
+			return
 		}
 	}
-	return 0
 }
 
 // mergeNew places v in the free range [v.Start, v.End), merging it with
@@ -43,30 +63,30 @@ func (m *Model) mergeNew(v VMA, justExpand bool) int {
 	}
 	// can_vma_merge_left(): prev ends at v.Start, same attributes,
 	// compatible anon_vma, contiguous pgoff (can_vma_merge_after()).
-	canLeft := prev != nil && sameAttrs(prev, &v) && anonCompatible(prev.AnonID, v.AnonID) &&
+	canLeft := prev != nil && sameAttrs(prev, &v) && anonMergeable(prev, &v) &&
 		prev.Pgoff+prev.Pages() == v.Pgoff
 	// can_vma_merge_right(): the same towards next (can_vma_merge_before()),
 	// and when merging both sides prev and next must agree with each other
 	// (are_anon_vmas_compatible()).
 	canRight := !justExpand && next != nil && sameAttrs(next, &v) &&
-		anonCompatible(next.AnonID, v.AnonID) && next.Pgoff == v.Pgoff+v.Pages() &&
+		anonMergeable(next, &v) && next.Pgoff == v.Pgoff+v.Pages() &&
 		(!canLeft || anonCompatible(prev.AnonID, next.AnonID))
 	switch {
 	case canLeft && canRight:
 		// prev absorbs v and next; next is removed (dup_anon_vma(prev, next),
 		// then dup_anon_vma(prev, copied_from)).
 		prev.End = next.End
-		prev.AnonID = firstAnon(prev.AnonID, next.AnonID, v.AnonID)
+		takeAnon(prev, next, &v)
 		m.vmas = append(m.vmas[:n], m.vmas[n+1:]...)
 		return n - 1
 	case canLeft:
 		prev.End = v.End
-		prev.AnonID = firstAnon(prev.AnonID, v.AnonID)
+		takeAnon(prev, &v)
 		return n - 1
 	case canRight:
 		next.Start = v.Start
 		next.Pgoff = v.Pgoff
-		next.AnonID = firstAnon(next.AnonID, v.AnonID)
+		takeAnon(next, &v)
 		return n
 	}
 	return m.insert(v)
@@ -97,22 +117,22 @@ func (m *Model) modifyRange(i int, start, end uint64, change func(*VMA)) (int, E
 			next = &m.vmas[i+1]
 		}
 		mergeLeft := prev != nil && sameAttrs(prev, &nv) &&
-			anonCompatible(prev.AnonID, mid.AnonID) && prev.Pgoff+prev.Pages() == pgoff
+			anonMergeable(prev, &mid) && prev.Pgoff+prev.Pages() == pgoff
 		mergeRight := next != nil && sameAttrs(next, &nv) &&
-			anonCompatible(next.AnonID, mid.AnonID) && next.Pgoff == pgoff+pages &&
+			anonMergeable(next, &mid) && next.Pgoff == pgoff+pages &&
 			(!mergeLeft || anonCompatible(prev.AnonID, next.AnonID))
 		switch {
 		case mergeLeft && mergeRight:
 			// prev absorbs middle and next:
 			// dup_anon_vma(prev, next->anon_vma ? next : middle).
 			prev.End = next.End
-			prev.AnonID = firstAnon(prev.AnonID, next.AnonID, mid.AnonID)
+			takeAnon(prev, next, &mid)
 			m.vmas = append(m.vmas[:i], m.vmas[i+2:]...)
 			return i - 1, 0
 		case mergeLeft:
 			// prev grows to end; middle shrinks or goes.
 			prev.End = end
-			prev.AnonID = firstAnon(prev.AnonID, mid.AnonID)
+			takeAnon(prev, &mid)
 			if rightSide {
 				m.vmas = append(m.vmas[:i], m.vmas[i+1:]...)
 			} else {
@@ -124,7 +144,7 @@ func (m *Model) modifyRange(i int, start, end uint64, change func(*VMA)) (int, E
 			// next grows down to start; middle shrinks or goes.
 			next.Start = start
 			next.Pgoff = pgoff
-			next.AnonID = firstAnon(next.AnonID, mid.AnonID)
+			takeAnon(next, &mid)
 			if leftSide {
 				m.vmas = append(m.vmas[:i], m.vmas[i+1:]...)
 				return i, 0
@@ -162,8 +182,9 @@ func anonCompatibleNeighbours(a, b *VMA) bool {
 }
 
 // anonVMAPrepare gives vmas[i] an anon_vma if it has none, reusing the
-// next or else the previous neighbour's when compatible (mm/rmap.c:
-// __anon_vma_prepare(), find_mergeable_anon_vma(): "try next first").
+// next or else the previous neighbour's when compatible and alone on the
+// neighbour's chain (mm/rmap.c: __anon_vma_prepare(),
+// find_mergeable_anon_vma(): "try next first", reusable_anon_vma()).
 // Reuse is what lets two separately faulted VMAs merge later.
 func (m *Model) anonVMAPrepare(i int) {
 	v := &m.vmas[i]
@@ -171,13 +192,13 @@ func (m *Model) anonVMAPrepare(i int) {
 		return
 	}
 	if i+1 < len(m.vmas) {
-		if n := &m.vmas[i+1]; n.AnonID != 0 && anonCompatibleNeighbours(v, n) {
+		if n := &m.vmas[i+1]; n.AnonID != 0 && !n.Forked && anonCompatibleNeighbours(v, n) {
 			v.AnonID = n.AnonID
 			return
 		}
 	}
 	if i > 0 {
-		if p := &m.vmas[i-1]; p.AnonID != 0 && anonCompatibleNeighbours(p, v) {
+		if p := &m.vmas[i-1]; p.AnonID != 0 && !p.Forked && anonCompatibleNeighbours(p, v) {
 			v.AnonID = p.AnonID
 			return
 		}

@@ -159,8 +159,8 @@ func (m *Model) mmapRegion(v VMA, flags uint32) (uint64, Errno) {
 		// A new shmem file never equals a neighbour's vm_file, so shared
 		// anonymous mappings never merge on creation (the merge attempt
 		// in __mmap_region() even runs before shmem_zero_setup()).
-		m.nextShm++
-		v.Shm = m.nextShm
+		m.ids.shm++
+		v.Shm = m.ids.shm
 		m.mem.objs[objKey{id: v.Shm}] = &object{pages: map[uint64]*page{}, size: v.End - v.Start}
 		i = m.insert(v)
 	} else {

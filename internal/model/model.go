@@ -107,6 +107,11 @@ type VMA struct {
 	// mappings get one on their first write fault (mm/rmap.c:
 	// __anon_vma_prepare()), possibly shared with a compatible neighbour.
 	AnonID int
+	// Forked reports that the anon_vma chain holds a parent's anon_vma
+	// besides AnonID: the VMA was copied by Fork from one that had an
+	// anon_vma (mm/vma.c: vma_is_fork_child()). Such a VMA shares its
+	// anon_vma with no neighbour that has none.
+	Forked bool
 }
 
 // Pages returns the VMA's length in pages.
@@ -147,7 +152,11 @@ func (v VMA) String() string {
 	case v.Shm != 0:
 		backing = fmt.Sprintf("shm%d", v.Shm)
 	}
-	return fmt.Sprintf("%x-%x %s %s pgoff=%#x flags=%#x anon_vma=%d", v.Start, v.End, v.Perms(), backing, v.Pgoff, v.Flags, v.AnonID)
+	forked := ""
+	if v.Forked {
+		forked = " forked"
+	}
+	return fmt.Sprintf("%x-%x %s %s pgoff=%#x flags=%#x anon_vma=%d%s", v.Start, v.End, v.Perms(), backing, v.Pgoff, v.Flags, v.AnonID, forked)
 }
 
 // isAnonymous is mm.h: vma_is_anonymous(): private anonymous memory (no
@@ -165,9 +174,11 @@ type Model struct {
 	// The fields below are owned by the Model and guarded by the caller's
 	// serialisation of its methods.
 	vmas []VMA // sorted by Start, non-overlapping
-	// nextAnonID and nextShm allocate anon_vma and shmem identities.
-	nextAnonID, nextShm int
-	mem                 contents
+	// ids allocates anon_vma and shmem identities, shared by the models
+	// of one family of forks (and their clones), whose contents share
+	// the shmem objects.
+	ids *idAlloc
+	mem contents
 	// locked is mm->locked_vm in pages: raised when a VMLocked VMA is
 	// made or grows, lowered when one is unmapped. It can exceed the
 	// VMLocked pages, as in Linux (see moveVMA).
@@ -176,8 +187,11 @@ type Model struct {
 
 // New returns an empty address space.
 func New(cfg Config) *Model {
-	return &Model{cfg: cfg.withDefaults(), mem: newContents()}
+	return &Model{cfg: cfg.withDefaults(), ids: new(idAlloc), mem: newContents()}
 }
+
+// idAlloc hands out anon_vma and shmem identities.
+type idAlloc struct{ anon, shm int }
 
 // Config returns the configuration with defaults filled in.
 func (m *Model) Config() Config { return m.cfg }
@@ -248,8 +262,8 @@ func (m *Model) insert(v VMA) int {
 }
 
 func (m *Model) newAnonID() int {
-	m.nextAnonID++
-	return m.nextAnonID
+	m.ids.anon++
+	return m.ids.anon
 }
 
 // LockedPages returns mm->locked_vm in pages (/proc/pid/status VmLck in

@@ -261,7 +261,7 @@ func (m *Model) moveVMA(r *remap) (uint64, Errno) {
 		// although 6.16's dontunmap_complete() cleared it.
 		s := m.find(r.addr)
 		if s != j && m.vmas[s].Start == r.addr && m.vmas[s].End == r.addr+r.oldLen {
-			m.vmas[s].AnonID = 0
+			m.vmas[s].AnonID, m.vmas[s].Forked = 0, false
 		}
 		// It always loses VM_LOCKED, all of it, in place (no merge),
 		// and mm->locked_vm keeps what move_vma() added: "Because we

@@ -1,0 +1,143 @@
+package mmap
+
+import (
+	"slices"
+	"sync"
+
+	"github.com/vmsim/vmsim/fault"
+	"github.com/vmsim/vmsim/pgtable"
+)
+
+// DefaultMemoryPages is the size of a Memory made with NewMemory(0), and
+// of the private memory of an address space whose Config sets neither
+// Memory nor PhysPages: 1<<20 frames, 4 GiB, allocated lazily.
+const DefaultMemoryPages = 1 << 20
+
+// A Memory is physical memory: the frames that address spaces allocate
+// pages from, and the page caches of the files they map. Physical memory
+// is the machine's, not one process's: every address space whose
+// Config.Memory names the same Memory draws from the same frames, so two
+// of them that map one file MAP_SHARED share its page-cache pages and see
+// each other's stores, and a forked child always shares its parent's
+// Memory. An address space made with a nil Config.Memory gets a Memory of
+// its own.
+//
+// A file's page cache is bound to the Memory of the first address space
+// that maps it; an address space on another Memory cannot map it (ENODEV)
+// until every address space on the first one that mapped it is closed,
+// which releases the cache.
+//
+// Concurrency: a Memory is safe for concurrent use by any number of
+// address spaces and goroutines.
+type Memory struct {
+	frames *pgtable.Frames // immutable
+
+	mu sync.Mutex
+	// spaces are the address spaces open on this memory, in the order
+	// they joined it: the order in which Check takes their mmap locks.
+	// A closing address space leaves only once its deferred frees have
+	// run. Protected by mu; the slice is replaced, never changed in
+	// place, so a copy of it may be read after mu is released.
+	spaces []*AddressSpace
+	// files are the files whose page cache lives here, in the order
+	// they were first mapped, each with the number of open address
+	// spaces that have mapped it (opens of one file count as one file:
+	// they share its cache); the last one to close releases the cache.
+	// Protected by mu.
+	files []*watchedFile
+}
+
+// NewMemory returns physical memory of pages frames of 4 KiB (0 means
+// DefaultMemoryPages), allocated lazily as they are first used.
+func NewMemory(pages int) *Memory {
+	if pages <= 0 {
+		pages = DefaultMemoryPages
+	}
+	return &Memory{frames: pgtable.NewFrames(pages)}
+}
+
+// Pages returns the number of frames. Immutable; safe for concurrent use.
+func (m *Memory) Pages() int { return m.frames.Capacity() }
+
+// InUse returns the number of frames allocated now, by every address
+// space on the memory and the page caches bound to it. Safe for
+// concurrent use; the value may be stale by the time it is used.
+func (m *Memory) InUse() int { return m.frames.InUse() }
+
+// join adds as to the memory's address spaces.
+func (m *Memory) join(as *AddressSpace) {
+	m.mu.Lock()
+	m.spaces = append(slices.Clip(m.spaces), as)
+	m.mu.Unlock()
+}
+
+// leave removes a closed address space.
+func (m *Memory) leave(as *AddressSpace) {
+	m.mu.Lock()
+	if len(m.spaces) == 1 && m.spaces[0] == as {
+		m.spaces = nil // the common case, a Memory of its own: no copy
+	} else {
+		m.spaces = slices.DeleteFunc(slices.Clone(m.spaces), func(x *AddressSpace) bool { return x == as })
+	}
+	m.mu.Unlock()
+}
+
+// addressSpaces returns the address spaces on the memory, in join order.
+// The slice must not be modified.
+func (m *Memory) addressSpaces() []*AddressSpace {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.spaces
+}
+
+// A watchedFile is a file mapped by address spaces on a Memory.
+type watchedFile struct {
+	f     *fault.File // the first open of the file mapped here
+	users int         // address spaces watching it, each once per open
+}
+
+// find returns the index of f's file in m.files, or -1.
+// Preconditions: m.mu is held.
+func (m *Memory) findLocked(f *fault.File) int {
+	return slices.IndexFunc(m.files, func(w *watchedFile) bool { return w.f.SameFile(f) })
+}
+
+// watch records that an address space on the memory maps f.
+func (m *Memory) watch(f *fault.File) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if i := m.findLocked(f); i >= 0 {
+		m.files[i].users++
+		return
+	}
+	m.files = append(m.files, &watchedFile{f: f, users: 1})
+}
+
+// unwatch records that an address space that mapped f has closed, and
+// releases f's page cache if it was the last: nothing on this memory can
+// map f's pages any more.
+func (m *Memory) unwatch(f *fault.File) {
+	m.mu.Lock()
+	i := m.findLocked(f)
+	m.files[i].users--
+	last := m.files[i].users == 0
+	if last {
+		m.files = slices.Delete(m.files, i, i+1)
+	}
+	m.mu.Unlock()
+	if last {
+		f.ReleaseFrames(m.frames)
+	}
+}
+
+// watchedFiles returns one open of each file whose page cache may live
+// here.
+func (m *Memory) watchedFiles() []*fault.File {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]*fault.File, len(m.files))
+	for i, w := range m.files {
+		out[i] = w.f
+	}
+	return out
+}
