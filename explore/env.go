@@ -39,10 +39,12 @@ func (e *scenarioError) Error() string { return "explore: scenario: " + e.msg }
 
 // New returns a controlled address space: mmap.New(cfg) with cfg.Sched set
 // to this schedule's (and cfg.Trace to the schedule's recorder when a
-// timeline is being recorded). It is closed after the schedule, once every
-// thread has ended and every Finally function has run, and checked with
-// Check first: a broken invariant fails the schedule. A cfg that mmap.New
-// refuses, or one with Sched already set, fails the schedule.
+// timeline is being recorded). After the schedule, once every thread has
+// ended and every Finally function has run, every address space still
+// open on its Memory (it, and the children its threads forked) is checked
+// with Check, a broken invariant failing the schedule, and closed. A cfg
+// that mmap.New refuses, or one with Sched already set, fails the
+// schedule.
 func (e *Env) New(cfg mmap.Config) *mmap.AddressSpace {
 	if e.started {
 		panic(&scenarioError{"Env.New after the scenario returned"})
@@ -104,6 +106,23 @@ func (e *Env) Finally(f func()) {
 		panic(&scenarioError{"Env.Finally after the scenario returned"})
 	}
 	e.finally = append(e.finally, f)
+}
+
+// allSpaces returns every address space open on the memories of those
+// New made, in the order they joined them: the schedule's own, and the
+// children its threads forked.
+func (e *Env) allSpaces() []*mmap.AddressSpace {
+	var mems []*mmap.Memory
+	var out []*mmap.AddressSpace
+	for _, as := range e.spaces {
+		m := as.Config().Memory
+		if slices.Contains(mems, m) {
+			continue
+		}
+		mems = append(mems, m)
+		out = append(out, m.AddressSpaces()...)
+	}
+	return out
 }
 
 // outcome returns the observations as "key=value ...", sorted by key.

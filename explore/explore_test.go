@@ -322,3 +322,24 @@ func countSchedules(left []int, cur, bound int) int {
 	}
 	return total
 }
+
+// TestFirstAndReplayed: Report.First replays the first schedule, and a
+// replay reports its run, recorded, even when it passes.
+func TestFirstAndReplayed(t *testing.T) {
+	scenario := fixedScenario(mmap.PolicyRCURefcount, 0)
+	r, err := Run(Options{Strategy: Exhaustive(1)}, scenario)
+	if err != nil || r.Failed > 0 || r.First == "" {
+		t.Fatalf("%v, %d failed, first %q", err, r.Failed, r.First)
+	}
+	again, err := Run(Options{Replay: r.First}, scenario)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := again.Replayed
+	if rep == nil || rep.Err != nil || rep.Schedule != r.First || !strings.Contains(rep.Timeline, "tlb.") || rep.Trace == nil {
+		t.Fatalf("replay of the first schedule: %+v", rep)
+	}
+	if r.Replayed != nil {
+		t.Fatal("an exploring Run reports a replayed schedule")
+	}
+}

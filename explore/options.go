@@ -65,12 +65,20 @@ type Report struct {
 	Complete  bool           // Exhaustive covered every schedule within its bound
 	Outcomes  map[string]int // outcome → schedules that ended in it
 	Failures  []Failure      // the first failing schedules, in schedule order (at most 10)
+	// First is the replay token of the first schedule in schedule order,
+	// failed or not: Options{Replay: First} runs it again, recorded.
+	First string
+	// Replayed is the schedule that Options.Replay ran, with its
+	// timeline and trace whether it failed or not (Err is nil if it
+	// passed); nil for a Run that explores.
+	Replayed *Failure
 }
 
 // maxFailures bounds Report.Failures.
 const maxFailures = 10
 
-// A Failure is one failing schedule.
+// A Failure is one failing schedule (or, as Report.Replayed, one replayed
+// schedule that may have passed).
 type Failure struct {
 	// Schedule is the replay token: Options{Replay: Schedule} runs
 	// exactly this schedule again.

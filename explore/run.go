@@ -87,7 +87,7 @@ func runSchedule(o Options, scenario func(*Env), j *job, record bool) *result {
 		env.rec = trace.NewRecorderWithClock(env.s.Now)
 	}
 	res := &result{}
-	if err := catch(func() { scenario(env) }); err != nil {
+	if err := catch(func() error { scenario(env); return nil }); err != nil {
 		res.err = err
 		res.sched = rec.finish(0)
 		return res
@@ -108,22 +108,23 @@ func runSchedule(o Options, scenario func(*Env), j *job, record bool) *result {
 	}
 	res.ok = true
 	for _, f := range env.finally {
-		if err := catch(f); err != nil {
+		if err := catch(func() error { f(); return nil }); err != nil {
 			env.errs = append(env.errs, "Finally: "+err.Error())
 			res.ok = false
 			break
 		}
 	}
-	for _, as := range env.spaces {
-		if err := catch(func() {
-			if err := as.Check(); err != nil {
-				env.errs = append(env.errs, "Check: "+err.Error())
-			}
-			if err := as.Close(); err != nil {
-				env.errs = append(env.errs, "Close: "+err.Error())
-			}
-		}); err != nil {
-			env.errs = append(env.errs, "Check or Close: "+err.Error())
+	// Check every address space before closing any: a child's Check
+	// counts the frames its parent still maps.
+	spaces := env.allSpaces()
+	for i, as := range spaces {
+		if err := catch(func() error { return as.Check() }); err != nil {
+			env.errs = append(env.errs, spaceName(i, len(spaces))+"Check: "+err.Error())
+		}
+	}
+	for i, as := range spaces {
+		if err := catch(as.Close); err != nil {
+			env.errs = append(env.errs, spaceName(i, len(spaces))+"Close: "+err.Error())
 		}
 	}
 	res.outcome = env.outcome()
@@ -133,8 +134,8 @@ func runSchedule(o Options, scenario func(*Env), j *job, record bool) *result {
 	return res
 }
 
-// catch runs f and returns its panic as an error.
-func catch(f func()) (err error) {
+// catch runs f and returns its error, or its panic as an error.
+func catch(f func() error) (err error) {
 	defer func() {
 		switch r := recover().(type) {
 		case nil:
@@ -144,8 +145,16 @@ func catch(f func()) (err error) {
 			err = fmt.Errorf("panic: %v", r)
 		}
 	}()
-	f()
-	return nil
+	return f()
+}
+
+// spaceName names address space i of n in a failure message: nothing when
+// there is one.
+func spaceName(i, n int) string {
+	if n == 1 {
+		return ""
+	}
+	return fmt.Sprintf("address space %d: ", i+1)
 }
 
 // runJobs runs the plan's jobs on o.Workers goroutines, most urgent
@@ -290,6 +299,9 @@ func (h *jobHeap) Pop() any {
 // the first failures to record their timelines.
 func report(o Options, results []*result, complete bool, scenario func(*Env)) (*Report, error) {
 	r := &Report{Strategy: o.Strategy.String(), Schedules: len(results), Complete: complete, Outcomes: map[string]int{}}
+	if len(results) > 0 {
+		r.First = results[0].sched.token()
+	}
 	for _, res := range results {
 		if res.ok {
 			r.Outcomes[res.outcome]++
@@ -331,13 +343,14 @@ func replay(o Options, scenario func(*Env)) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Report{Strategy: "replay", Schedules: 1, Outcomes: map[string]int{}}
+	run := Failure{Schedule: res.sched.token(), Err: res.err, Timeline: timeline(res.trace), Trace: res.trace}
+	r := &Report{Strategy: "replay", Schedules: 1, Outcomes: map[string]int{}, First: run.Schedule, Replayed: &run}
 	if res.ok {
 		r.Outcomes[res.outcome]++
 	}
 	if res.failed() {
 		r.Failed = 1
-		r.Failures = []Failure{{Schedule: o.Replay, Err: res.err, Timeline: timeline(res.trace), Trace: res.trace}}
+		r.Failures = []Failure{run}
 	}
 	return r, nil
 }

@@ -254,6 +254,34 @@ func stackScenario(pol mmap.Policy, q mmap.Quirks) func(*Env) {
 	}
 }
 
+// forkScenario: A forks while B makes the first write to a page that has
+// only been read, so its VMA has no anon_vma yet. Every address space on
+// the memory, the child included, is checked after the schedule: a write
+// fault that runs in the middle of the copy must not leave the child
+// mapping a page whose anon_vma is not on its chain.
+func forkScenario(pol mmap.Policy, q mmap.Quirks) func(*Env) {
+	return func(e *Env) {
+		as := e.New(mmap.Config{Policy: pol, Quirks: q})
+		p, err := as.Mmap(0, mmap.PageSize, mmap.ProtRead|mmap.ProtWrite, mmap.MapPrivate|mmap.MapAnonymous, nil, 0)
+		if err != nil {
+			panic(err)
+		}
+		setup := as.NewThread()
+		setup.ReadUint64(p) // the zero page: the VMA gets no anon_vma
+		setup.Close()
+		e.Go("A", as, func(t *mmap.Thread) {
+			if _, err := t.Fork(); err != nil {
+				e.Errorf("fork: %v", err)
+			}
+		})
+		e.Go("B", as, func(t *mmap.Thread) {
+			if err := t.WriteUint64(p, newWord); err != nil {
+				e.Errorf("write: %v", err)
+			}
+		})
+	}
+}
+
 // outcomes returns a Report's outcomes, sorted.
 func outcomes(r *Report) []string {
 	return slices.Sorted(maps.Keys(r.Outcomes))
@@ -283,6 +311,7 @@ func TestExhaustiveNoQuirks(t *testing.T) {
 		{"truncate", truncateScenario, []string{"flag=0 read=SIGBUS", "flag=0 read=new", "flag=1 read=SIGBUS"}},
 		{"munmap-read", munmapReadScenario, []string{"A=SIGSEGV A=SIGSEGV", "A=old A=SIGSEGV", "A=old A=old"}},
 		{"fault-munmap", faultMunmapScenario, []string{"A=SIGSEGV", "A=ok"}},
+		{"fork-write", forkScenario, []string{""}},
 	}
 	for _, c := range cases {
 		for _, pol := range policies {
@@ -321,6 +350,7 @@ func TestQuirksFound(t *testing.T) {
 		{"no-shootdown", mmap.QuirkNoShootdown, munmapFlagScenario, all, "after seeing the flag"},
 		{"no-shootdown-mprotect", mmap.QuirkNoShootdown, mprotectFlagScenario, all, "after seeing the flag"},
 		{"no-detach-check", mmap.QuirkNoDetachCheck, faultMunmapScenario, []mmap.Policy{mmap.PolicyRCURefcount}, "Check"},
+		{"fork-no-vma-lock", mmap.QuirkForkNoVMALock, forkScenario, lockless, "reverse map"},
 	}
 	for _, c := range cases {
 		for _, pol := range all {

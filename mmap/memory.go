@@ -82,6 +82,11 @@ func (m *Memory) leave(as *AddressSpace) {
 	m.mu.Unlock()
 }
 
+// AddressSpaces returns the address spaces open on m, in the order they
+// joined it (a forked child after its parent). Safe for concurrent use;
+// the result is a snapshot the caller owns.
+func (m *Memory) AddressSpaces() []*AddressSpace { return slices.Clone(m.addressSpaces()) }
+
 // addressSpaces returns the address spaces on the memory, in join order.
 // The slice must not be modified.
 func (m *Memory) addressSpaces() []*AddressSpace {

@@ -24,7 +24,7 @@ type answer struct {
 func exploreAll(o *options) ([]answer, error) {
 	var answers []answer
 	for _, p := range o.policies {
-		r, err := explore.Run(explore.Options{Strategy: explore.Exhaustive(o.preemptions)}, scenario(p, o.quirks, false))
+		r, err := explore.Run(explore.Options{Strategy: explore.Exhaustive(o.preemptions)}, scenario(p, o.quirks))
 		if err != nil {
 			return nil, fmt.Errorf("policy %s: %w", p, err)
 		}

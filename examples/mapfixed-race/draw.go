@@ -8,32 +8,15 @@ import (
 	"strings"
 
 	"github.com/vmsim/vmsim/explore"
-	"github.com/vmsim/vmsim/mmap"
 	"github.com/vmsim/vmsim/trace"
 )
-
-// recorded runs the one schedule opts names (a Replay token, or the first
-// schedule of a strategy) and returns it as a Failure, whose Timeline and
-// Trace a Report keeps for failing schedules only: the scenario is marked
-// to fail at its end, which adds no step, so the token stays the same.
-func recorded(opts explore.Options, p mmap.Policy, q mmap.Quirks) (explore.Failure, error) {
-	opts.Schedules = 1
-	r, err := explore.Run(opts, scenario(p, q, true))
-	if err != nil {
-		return explore.Failure{}, err
-	}
-	if len(r.Failures) == 0 {
-		return explore.Failure{}, fmt.Errorf("policy %s: the schedule recorded to be drawn did not end", p)
-	}
-	return r.Failures[0], nil
-}
 
 // runReplay runs the schedule of o.replay and prints what it did and its
 // timeline, and draws it if asked.
 func runReplay(o *options, w io.Writer) error {
 	p := o.policies[0]
 	fmt.Fprintf(w, "Replay of one schedule under policy %s, quirks: %s.\n\n", p, o.quirks)
-	r, err := explore.Run(explore.Options{Replay: o.replay}, scenario(p, o.quirks, false))
+	r, err := explore.Run(explore.Options{Replay: o.replay}, scenario(p, o.quirks))
 	if err != nil {
 		return err
 	}
@@ -44,15 +27,11 @@ func runReplay(o *options, w io.Writer) error {
 		}
 		fmt.Fprintf(w, "outcome: %s\n", strings.Join(parts, ", "))
 	}
-	var f explore.Failure
-	if r.Failed > 0 {
-		f = r.Failures[0]
+	f := r.Replayed
+	if f.Err != nil {
 		fmt.Fprintf(w, "failed: %v\n", f.Err)
 	} else {
 		fmt.Fprintf(w, "it did not fail\n")
-		if f, err = recorded(explore.Options{Replay: o.replay}, p, o.quirks); err != nil {
-			return err
-		}
 	}
 	fmt.Fprintf(w, "timeline:\n%s", f.Timeline)
 	return draw(w, o, f.Trace, fmt.Sprintf("policy %s, quirks %s, the schedule of %s", p, o.quirks, o.replay))
@@ -70,12 +49,12 @@ func drawExplored(w io.Writer, o *options, answers []answer) error {
 			return draw(w, o, f.Trace, fmt.Sprintf("policy %s, quirks %s, the first failing schedule (%s)", a.policy, a.quirks, f.Schedule))
 		}
 	}
-	p := answers[0].policy
-	f, err := recorded(explore.Options{Strategy: explore.Exhaustive(0)}, p, o.quirks)
+	a := answers[0]
+	r, err := explore.Run(explore.Options{Replay: a.report.First}, scenario(a.policy, a.quirks))
 	if err != nil {
 		return err
 	}
-	return draw(w, o, f.Trace, fmt.Sprintf("policy %s, quirks %s, the first schedule (%s)", p, o.quirks, f.Schedule))
+	return draw(w, o, r.Replayed.Trace, fmt.Sprintf("policy %s, quirks %s, the first schedule (%s)", a.policy, a.quirks, a.report.First))
 }
 
 // draw writes rec as Chrome trace JSON and as SVG, where o asks for them.
