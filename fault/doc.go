@@ -39,7 +39,7 @@
 //
 // A fault that finds no VMA, once under the mmap lock (where every
 // policy's lockless path falls back to), grows a VM_GROWSDOWN VMA just
-// above the address if the MM's owner allows it (SetExpandStack; Linux
+// above the address if the MM's Owner allows it (Owner.ExpandStack; Linux
 // 6.5+ lock_mm_and_find_vma() → expand_stack_locked()), and retries.
 //
 // Counters records every path taken, under /proc/vmstat names where Linux

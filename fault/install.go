@@ -168,7 +168,7 @@ func (mm *MM) install(vf *VMFault, page pgtable.PFN, flags pgtable.PTE) Result {
 	c.Installs.Add(1)
 	traceInstall(vf.ctx, addr, page)
 	if old.Present() {
-		mm.shootdown(addr, addr+pgtable.PageSize)
+		mm.owner.Shootdown(addr, addr+pgtable.PageSize)
 		mm.Frames.Put(old.PFN())
 	}
 	return NoPage
@@ -263,7 +263,7 @@ func (mm *MM) wpCopy(vf *VMFault, old pgtable.PTE) Result {
 	c.CopyOnWrite.Add(1)
 	traceStep(vf.ctx, trace.Note, vf.Address, "cow: copy")
 	traceInstall(vf.ctx, vf.Address, np)
-	mm.shootdown(vf.Address, vf.Address+pgtable.PageSize)
+	mm.owner.Shootdown(vf.Address, vf.Address+pgtable.PageSize)
 	mm.Frames.Put(p) // the old PTE's reference
 	return NoPage
 }

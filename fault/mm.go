@@ -41,37 +41,66 @@ type MM struct {
 	// with lock write-held.
 	lockSeq atomic.Uint64
 
-	// shootdown flushes every thread's TLB for [start, end) and waits for
-	// accesses in flight. Set once by SetShootdown before any fault.
-	shootdown func(start, end uint64)
-	// expandStackFn grows a VM_GROWSDOWN VMA (see stack.go); nil: no
-	// growth. Set once by SetExpandStack before any fault.
-	expandStackFn ExpandStackFunc
+	// owner is what the MM calls back into: the TLB shootdown and stack
+	// growth of the address space that owns it. Set once by SetOwner
+	// before any fault; a no-op owner until then.
+	owner Owner
 
 	// testVMALockRefused, set only by tests before any fault, runs in
 	// faultPerVMA once a refused VMA read lock has left its RCU
 	// read-side section: where a writer may free the VMA.
 	testVMALockRefused func()
+
+	// The page table, tree and RCU domain, kept in the MM so that
+	// making one is one allocation; Table, Tree and RCU point here.
+	table pgtable.Table
+	tree  vma.Tree
+	rcu   rcu.Domain
 }
+
+// An Owner is what an MM calls back into: the address space that owns it,
+// whose threads have TLBs. Its methods are called by faulting goroutines,
+// concurrently.
+type Owner interface {
+	// Shootdown flushes [start, end) from every thread's TLB and waits
+	// for the accesses in flight (flush_tlb_mm_range): the handler calls
+	// it after it replaces a PTE (copy-on-write).
+	Shootdown(start, end uint64)
+	// ExpandStack grows the VM_GROWSDOWN VMA above addr down to addr's
+	// page, if the owner's limits allow it, and reports whether it did;
+	// see MM.expandStack for when the handler calls it.
+	ExpandStack(ctx *Context, addr uint64) bool
+}
+
+// noOwner is the Owner of an MM that has none: no TLBs, no stack growth.
+type noOwner struct{}
+
+func (noOwner) Shootdown(uint64, uint64)          {}
+func (noOwner) ExpandStack(*Context, uint64) bool { return false }
 
 // NewMM returns an MM with an empty tree and page table, drawing frames
 // from frames.
 func NewMM(frames *pgtable.Frames, cfg Config) *MM {
+	mm := new(MM)
+	mm.Init(frames, cfg)
+	return mm
+}
+
+// Init makes mm, a zero MM (one embedded in another struct, say), the MM
+// NewMM(frames, cfg) returns.
+//
+// Preconditions: mm is a zero MM and nothing else uses it yet.
+func (mm *MM) Init(frames *pgtable.Frames, cfg Config) {
 	if cfg.FaultAroundPages <= 0 {
 		cfg.FaultAroundPages = 16
 	}
 	if cfg.MaxRetries <= 0 {
 		cfg.MaxRetries = 3
 	}
-	mm := &MM{
-		Frames:    frames,
-		Table:     pgtable.NewTable(),
-		Tree:      vma.NewTree(),
-		RCU:       rcu.NewDomain(),
-		cfg:       cfg,
-		s:         cfg.Sched,
-		shootdown: func(uint64, uint64) {},
-	}
+	mm.Frames, mm.Table, mm.Tree, mm.RCU = frames, &mm.table, &mm.tree, &mm.rcu
+	mm.tree.Init()
+	mm.rcu.Init()
+	mm.cfg, mm.s, mm.owner = cfg, cfg.Sched, noOwner{}
 	mm.lock.Bind(mm.s, "mmap_lock")
 	mm.Table.Bind(mm.s)
 	mm.Tree.Bind(mm.s)
@@ -79,8 +108,7 @@ func NewMM(frames *pgtable.Frames, cfg Config) *MM {
 	// Every lookup here runs inside an RCU read-side section or under
 	// the mmap lock, so the tree's replaced nodes can be reused a grace
 	// period after the publish that replaced them.
-	mm.Tree.RecycleNodes(mm.RCU.Call)
-	return mm
+	mm.Tree.RecycleNodes(mm.RCU)
 }
 
 // Config returns the configuration the MM was built with, defaults filled
@@ -90,9 +118,9 @@ func (mm *MM) Config() Config { return mm.cfg }
 // Sched returns the Sched that controls the MM, or nil when it runs free.
 func (mm *MM) Sched() *sched.Sched { return mm.s }
 
-// SetShootdown installs the TLB shootdown the handler calls after it
-// replaces a PTE (copy-on-write). Call it once, before the first fault.
-func (mm *MM) SetShootdown(f func(start, end uint64)) { mm.shootdown = f }
+// SetOwner installs the address space the MM calls back into. Call it
+// once, before the first fault.
+func (mm *MM) SetOwner(o Owner) { mm.owner = o }
 
 // ReadLock takes the mmap lock for reading (mmap_read_lock).
 func (mm *MM) ReadLock() { mm.lock.RLock() }

@@ -17,18 +17,6 @@ import (
 // mmap) decides whether the growth is allowed and makes it, under the mmap
 // write lock, since only the owner edits the VMA tree.
 
-// ExpandStackFunc grows the VM_GROWSDOWN VMA above addr down to addr's
-// page, taking and releasing the mmap write lock itself, and reports
-// whether a VMA now covers addr (grown by this call, or by a racing
-// one). It is called with no lock held and no RCU read-side section
-// open, by the goroutine that owns ctx.
-type ExpandStackFunc func(ctx *Context, addr uint64) bool
-
-// SetExpandStack installs the stack growth that faults below a
-// VM_GROWSDOWN VMA call. Call it once, before the first fault; without
-// it such faults raise SIGSEGV/SEGV_MAPERR.
-func (mm *MM) SetExpandStack(f ExpandStackFunc) { mm.expandStackFn = f }
-
 // growsInto reports whether a fault at addr, which no VMA of snap
 // contains, may grow the next VMA above it: that VMA is VM_GROWSDOWN
 // (lock_mm_and_find_vma()'s test before it upgrades the lock). Whether
@@ -37,9 +25,6 @@ func (mm *MM) SetExpandStack(f ExpandStackFunc) { mm.expandStackFn = f }
 // Preconditions: the mmap lock is held, or an RCU read-side section is
 // open, so snap's VMAs cannot be freed.
 func (mm *MM) growsInto(snap *vma.Snapshot, addr uint64) bool {
-	if mm.expandStackFn == nil {
-		return false
-	}
 	n := snap.FindNext(addr)
 	return n != nil && n.Flags&vma.FlagGrowsDown != 0
 }
@@ -47,10 +32,12 @@ func (mm *MM) growsInto(snap *vma.Snapshot, addr uint64) bool {
 // expandStack asks the owner to grow the stack above addr. Linux tries to
 // upgrade the read lock (mmap_upgrade_trylock(), which always fails) and
 // otherwise drops it and takes the write lock, looking the VMA up again;
-// the owner's ExpandStackFunc does the same, starting from no lock.
+// the Owner's ExpandStack does the same, starting from no lock (with no
+// RCU read-side section open either), and reports whether a VMA now
+// covers addr (grown by this call or by a racing one).
 func (mm *MM) expandStack(ctx *Context, addr uint64) bool {
 	traceStep(ctx, trace.Note, addr, "expand_stack")
-	return mm.expandStackFn(ctx, addr)
+	return mm.owner.ExpandStack(ctx, addr)
 }
 
 // PrepareAnon gives v an anon_vma identity if it has none, reusing a

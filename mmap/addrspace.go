@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sync/atomic"
+	"time"
 
 	"github.com/vmsim/vmsim/fault"
 	"github.com/vmsim/vmsim/pgtable"
@@ -212,12 +213,6 @@ type AddressSpace struct {
 	// for faults in flight; nothing else is taken while waiting for it.
 	// Bound to Config.Sched.
 	closeMu sched.Mutex
-	// drained is closed by the fault that brings inflight to 0 once
-	// closed is set (endFault), and waited for by Close. Made by Close
-	// before it sets closed; read only after closed reads true.
-	drained chan struct{}
-	// drainedOnce makes sure drained is closed once. Atomic.
-	drainedOnce atomic.Bool
 	// files are the files mapped here, in the order first mapped, each
 	// with the cancel of its truncate hook; each is also watched by mem.
 	// Protected by the mmap write lock.
@@ -244,14 +239,18 @@ type AddressSpace struct {
 	// and keeps the old one's count). Protected by the mmap write lock.
 	lockedPages uint64
 	// release is as.releaseVMA, the release func of every VMA made here,
-	// bound once so that making a VMA does not allocate a method value.
-	// Immutable.
+	// and absorb is as.absorbPanic, bound once (by hooksLocked, when the
+	// first VMA is made) so that making a VMA does not allocate method
+	// values. Protected by the mmap write lock; immutable once set.
 	release func(*vma.VMA)
-	// absorb is as.absorbPanic, bound once like release. Immutable.
-	absorb func(*BackingPanic)
+	absorb  func(*BackingPanic)
 	// closePanics holds the panics raised by backings' Close after a
 	// grace period (closeBacking), for Check and Close to report.
 	closePanics backingPanics
+
+	// mmStore is the MM that mm points to, kept here so that making an
+	// address space is one allocation.
+	mmStore fault.MM
 }
 
 // New returns an empty address space configured by cfg, or an error if
@@ -270,29 +269,22 @@ func New(cfg Config) (*AddressSpace, error) {
 	if cfg.Quirks&(QuirkNoShootdown|QuirkNoGracePeriod|QuirkNoDetachCheck) != 0 {
 		frames.SetFreshStorage()
 	}
-	as := &AddressSpace{
-		cfg:    cfg,
-		mem:    cfg.Memory,
-		frames: frames,
-		mm: fault.NewMM(frames, fault.Config{
-			Policy:           cfg.Policy,
-			Quirks:           cfg.Quirks,
-			FaultAroundPages: cfg.FaultAroundPages,
-			MaxRetries:       cfg.MaxRetries,
-			Sched:            cfg.Sched,
-		}),
-		rec: cfg.Trace,
-	}
+	as := &AddressSpace{cfg: cfg, mem: cfg.Memory, frames: frames, rec: cfg.Trace}
+	as.mm = &as.mmStore
+	as.mm.Init(frames, fault.Config{
+		Policy:           cfg.Policy,
+		Quirks:           cfg.Quirks,
+		FaultAroundPages: cfg.FaultAroundPages,
+		MaxRetries:       cfg.MaxRetries,
+		Sched:            cfg.Sched,
+	})
 	if as.rec != nil {
 		as.sysTrack = as.rec.SharedTrack("syscalls")
 	}
 	as.change = change{as: as, lock: cfg.Policy == PolicyPerVMALock}
 	as.closeMu.Bind(cfg.Sched, "close")
-	as.release = as.releaseVMA
-	as.absorb = as.absorbPanic
-	as.frees.init(as.freeVMA)
-	as.mm.SetShootdown(as.shootdown)
-	as.mm.SetExpandStack(as.expandStack)
+	as.frees.freer = as
+	as.mm.SetOwner((*mmOwner)(as))
 	as.mem.join(as)
 	return as, nil
 }
@@ -320,7 +312,6 @@ func (as *AddressSpace) Close() error {
 		as.mm.WriteUnlock()
 		return nil
 	}
-	as.drained = make(chan struct{})
 	as.closed.Store(true)
 	as.mm.WriteUnlock()
 	as.waitFaultsDrained()
@@ -363,25 +354,19 @@ func (as *AddressSpace) beginFault() bool {
 	return true
 }
 
-// endFault ends a fault counted by beginFault, waking Close if it was
-// the last one it waits for.
-func (as *AddressSpace) endFault() {
-	if as.inflight.Add(-1) == 0 && as.closed.Load() && as.drainedOnce.CompareAndSwap(false, true) {
-		close(as.drained)
-	}
-}
+// endFault ends a fault counted by beginFault.
+func (as *AddressSpace) endFault() { as.inflight.Add(-1) }
 
-// waitFaultsDrained waits until no fault is in flight. Preconditions:
-// closed is set, so no fault begins any more (beginFault), and the
-// caller holds no lock a fault may need.
+// waitFaultsDrained waits until no fault is in flight: free-running, a
+// spin that sleeps up to a millisecond at a time (a fault in flight at
+// Close may be sleeping in a page-cache miss); controlled, a wait the
+// Sched knows about. Preconditions: closed is set, so no fault begins any
+// more (beginFault), and the caller holds no lock a fault may need.
 func (as *AddressSpace) waitFaultsDrained() {
-	if s := as.cfg.Sched; s != nil {
-		s.Wait("mmap.close.drain", func() bool { return as.inflight.Load() == 0 })
+	if as.inflight.Load() == 0 {
 		return
 	}
-	if as.inflight.Load() != 0 {
-		<-as.drained
-	}
+	as.cfg.Sched.Spin("mmap.close.drain", time.Millisecond, func() bool { return as.inflight.Load() == 0 })
 }
 
 // Mapping describes one VMA, as a line of /proc/pid/maps does.

@@ -218,6 +218,13 @@ func (c *change) putFrames() {
 func (c *change) finishLocked() {
 	c.flushLocked()
 	c.open = false
+	if !c.edited && !c.detachedAny {
+		// Nothing to publish (munmap of a hole, Close of an empty
+		// address space): readers keep the snapshot they have.
+		c.tx.Abort()
+		c.as.frees.end(c.as.mm.RCU)
+		return
+	}
 	c.tx.Commit()
 	c.as.frees.end(c.as.mm.RCU)
 	c.tracePublish("")
@@ -247,7 +254,21 @@ func (c *change) tracePublish(why string) {
 // changed anything yet); its copies hand theirs to absorbPanic.
 func (as *AddressSpace) newVMA(start, end uint64, prot Prot, flags vma.Flags, pgoff uint64, b vma.Backing) *vma.VMA {
 	v := vma.New(start, end, vma.Prot(prot&protMask), flags, pgoff, b)
+	as.adoptLocked(v)
+	return v
+}
+
+// adoptLocked makes v, a VMA not yet inserted, one of this address
+// space's: its release frees it here after a grace period, and a panic of
+// its backing's Open or Close is absorbed here. The two funcs are bound on
+// the first call rather than by New, so that an address space that maps
+// nothing allocates no method values.
+//
+// Preconditions: the mmap write lock is held.
+func (as *AddressSpace) adoptLocked(v *vma.VMA) {
+	if as.release == nil {
+		as.release, as.absorb = as.releaseVMA, as.absorbPanic
+	}
 	v.SetRelease(as.release)
 	v.SetBackingPanic(as.absorb)
-	return v
 }

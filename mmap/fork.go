@@ -146,8 +146,7 @@ func (f *forker) copyVMA(v *vma.VMA) {
 		return
 	}
 	n := v.Copy()
-	n.SetRelease(f.child.release)
-	n.SetBackingPanic(f.child.absorb)
+	f.child.adoptLocked(n)
 	n.Flags &^= flagLocked // vm_flags_clear(tmp, VM_LOCKED_MASK)
 	wipe := v.Flags&flagWipeOnFork != 0
 	if wipe {

@@ -30,7 +30,7 @@ const DefaultMemoryPages = 1 << 20
 // Concurrency: a Memory is safe for concurrent use by any number of
 // address spaces and goroutines.
 type Memory struct {
-	frames *pgtable.Frames // immutable
+	frames *pgtable.Frames // immutable; points to store
 
 	mu sync.Mutex
 	// spaces are the address spaces open on this memory, in the order
@@ -45,6 +45,15 @@ type Memory struct {
 	// they share its cache); the last one to close releases the cache.
 	// Protected by mu.
 	files []*watchedFile
+
+	// first holds the first address space to join, so that a Memory of
+	// one address space never allocates its list: spaces is first[:1]
+	// until a second joins (the list is replaced, never changed in
+	// place, so first is written once). Protected by mu.
+	first [1]*AddressSpace
+	// store is the frames, kept here so that a Memory is one allocation
+	// (and the frames' index a second).
+	store pgtable.Frames
 }
 
 // NewMemory returns physical memory of pages frames of 4 KiB (0 means
@@ -53,7 +62,10 @@ func NewMemory(pages int) *Memory {
 	if pages <= 0 {
 		pages = DefaultMemoryPages
 	}
-	return &Memory{frames: pgtable.NewFrames(pages)}
+	m := new(Memory)
+	m.store.Init(pages, pgtable.FrameOptions{})
+	m.frames = &m.store
+	return m
 }
 
 // Pages returns the number of frames. Immutable; safe for concurrent use.
@@ -67,7 +79,12 @@ func (m *Memory) InUse() int { return m.frames.InUse() }
 // join adds as to the memory's address spaces.
 func (m *Memory) join(as *AddressSpace) {
 	m.mu.Lock()
-	m.spaces = append(slices.Clip(m.spaces), as)
+	if m.first[0] == nil {
+		m.first[0] = as
+		m.spaces = m.first[:]
+	} else {
+		m.spaces = append(slices.Clip(m.spaces), as)
+	}
 	m.mu.Unlock()
 }
 

@@ -104,14 +104,17 @@ func (b *backingPanics) take() error {
 // writer (mmap write lock held), call by whoever drops a VMA's last
 // reference, and a batch's callback runs on the RCU callback goroutine.
 type vmaFrees struct {
-	// free ends one VMA's life (AddressSpace.freeVMA). Immutable after
-	// New.
-	free func(*vma.VMA)
+	// freer ends each VMA's life: the address space (its freeVMA).
+	// Immutable after New.
+	freer vmaFreer
 
 	mu   sync.Mutex
 	open bool      // a change is open; protected by mu
 	cur  *vmaBatch // the open change's frees, nil if none yet; protected by mu
 }
+
+// A vmaFreer ends released VMAs' lives: an *AddressSpace (freeVMA).
+type vmaFreer interface{ freeVMA(v *vma.VMA) }
 
 // A vmaBatch is VMAs to free after one grace period. Until it is handed
 // to RCU its vmas are protected by its vmaFrees' mu; afterwards they
@@ -139,9 +142,6 @@ func newBatch() any {
 
 func init() { vmaBatches.New = newBatch }
 
-// init prepares f; free ends one VMA's life. Called once, by New.
-func (f *vmaFrees) init(free func(*vma.VMA)) { f.free = free }
-
 // batch returns an empty batch owned by f.
 func (f *vmaFrees) batch() *vmaBatch {
 	b := vmaBatches.Get().(*vmaBatch)
@@ -153,7 +153,7 @@ func (f *vmaFrees) batch() *vmaBatch {
 // order they were released, and recycles the batch.
 func (b *vmaBatch) runFrees() {
 	for i, v := range b.vmas {
-		b.f.free(v)
+		b.f.freer.freeVMA(v)
 		b.vmas[i] = nil
 	}
 	b.vmas = b.vmas[:0]

@@ -17,21 +17,25 @@ func newTestFrees(t *testing.T, free func(*vma.VMA)) (*vmaFrees, *rcu.Domain, fu
 	t.Cleanup(d.Close)
 	var mu sync.Mutex
 	var freed []*vma.VMA
-	f := new(vmaFrees)
-	f.init(func(v *vma.VMA) {
+	f := &vmaFrees{freer: freeFunc(func(v *vma.VMA) {
 		if free != nil {
 			free(v)
 		}
 		mu.Lock()
 		freed = append(freed, v)
 		mu.Unlock()
-	})
+	})}
 	return f, d, func() []*vma.VMA {
 		mu.Lock()
 		defer mu.Unlock()
 		return slices.Clone(freed)
 	}
 }
+
+// freeFunc makes a function a vmaFreer.
+type freeFunc func(*vma.VMA)
+
+func (f freeFunc) freeVMA(v *vma.VMA) { f(v) }
 
 func testVMA(page, tag uint64) *vma.VMA {
 	return vma.New(page*PageSize, (page+1)*PageSize, vma.ProtRead, 0, tag, nil)

@@ -19,7 +19,7 @@ import (
 // _STK_LIM).
 const DefaultStackLimit uint64 = 8 << 20
 
-// expandStack is the fault package's ExpandStackFunc: it takes the mmap
+// expandStack is the fault package's Owner.ExpandStack: it takes the mmap
 // write lock, looks the VMA above addr up again (the read lock was
 // dropped, so it may have changed, as after Linux's failed
 // mmap_upgrade_trylock()), grows it if expand_downwards() allows, and

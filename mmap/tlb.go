@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/vmsim/vmsim/fault"
 	"github.com/vmsim/vmsim/pgtable"
 	"github.com/vmsim/vmsim/sched"
 	"github.com/vmsim/vmsim/trace"
@@ -141,6 +142,18 @@ func (s *shootdownState) wait(sc *sched.Sched, gen uint64) {
 // before gen was published.
 func (s *shootdownState) done(gen uint64) bool {
 	return s.active.Load() == 0 || s.acked.Load() >= gen
+}
+
+// mmOwner is the address space as its MM's fault.Owner: a conversion of
+// the pointer, so that handing it to the MM allocates nothing.
+type mmOwner AddressSpace
+
+// Shootdown is AddressSpace.shootdown.
+func (o *mmOwner) Shootdown(start, end uint64) { (*AddressSpace)(o).shootdown(start, end) }
+
+// ExpandStack is AddressSpace.expandStack.
+func (o *mmOwner) ExpandStack(ctx *fault.Context, addr uint64) bool {
+	return (*AddressSpace)(o).expandStack(ctx, addr)
 }
 
 // shootdown removes [start, end) from every thread's TLB and waits for

@@ -29,8 +29,8 @@ const DefaultFrames = 1 << 18
 
 // chunkShift sets how many frames share one lazily allocated chunk.
 const (
-	chunkShift  = 9
-	chunkFrames = 1 << chunkShift // 512 frames per chunk
+	chunkShift  = 6
+	chunkFrames = 1 << chunkShift // 64 frames per chunk
 	chunkMask   = chunkFrames - 1
 )
 
@@ -48,22 +48,22 @@ type PFN uint32
 // copy on write first.
 const ZeroPFN PFN = 0
 
-// chunk holds the slots and reference counts of up to chunkFrames
-// consecutive frames. Once published in Frames.chunks it never moves, so
+// chunk holds the slots and reference counts of chunkFrames consecutive
+// frames (the last chunk's frames beyond the capacity are never used),
+// in one allocation. Once published in Frames.chunks it never moves, so
 // concurrent accessors may keep using it without a lock.
 type chunk struct {
-	// slots holds each frame's storage. Its length is fixed at allocation
-	// (the last chunk may be short).
-	slots []Slot
+	// slots holds each frame's storage.
+	slots [chunkFrames]Slot
 	// ref is each frame's reference count; 0 means free. Atomic.
-	ref []atomic.Int32
+	ref [chunkFrames]atomic.Int32
 	// anon is each frame's anonymous owner (see SetAnon); 0 for a page
 	// that is not anonymous. Atomic.
-	anon []atomic.Uint64
+	anon [chunkFrames]atomic.Uint64
 	// spare keeps a freed frame's storage for its next Alloc when
 	// storage is recycled. Owned by whoever owns the frame: the releaser,
 	// then (through the free list's mutex) the allocator.
-	spare []*[WordsPerPage]uint64
+	spare [chunkFrames]*[WordsPerPage]uint64
 }
 
 // A Slot is where one frame's contents live: a pointer to its storage,
@@ -108,10 +108,12 @@ func init() {
 type Frames struct {
 	// n is the number of allocatable frames. Immutable.
 	n int
-	// chunks indexes the lazily allocated chunks by pfn>>chunkShift. The
-	// slice itself is immutable (pre-sized, never reallocated, so a chunk
-	// never moves); each entry is published once, under mu.
-	chunks []atomic.Pointer[chunk]
+	// chunks indexes the lazily allocated chunks by pfn>>chunkShift,
+	// chunk 0 (chunk0) aside. It is made, for every chunk the frames
+	// need, when the first frame beyond chunk 0 is allocated, and never
+	// reallocated, so a chunk never moves; each entry is published once,
+	// under mu. Atomic; stored once, under mu. Read it with chunk.
+	chunks atomic.Pointer[[]atomic.Pointer[chunk]]
 	// inUse counts allocated frames. Atomic.
 	inUse atomic.Int64
 	// fresh is FrameOptions.FreshStorage, or SetFreshStorage was called.
@@ -123,6 +125,11 @@ type Frames struct {
 	free []PFN
 	// next is the lowest frame number never handed out. Protected by mu.
 	next PFN
+
+	// chunk0 is chunk 0, which holds the zero frame and so always
+	// exists: kept here so that a Frames takes two allocations, itself
+	// and its index.
+	chunk0 chunk
 }
 
 // FrameOptions configure NewFramesWith.
@@ -143,25 +150,30 @@ func NewFrames(n int) *Frames { return NewFramesWith(n, FrameOptions{}) }
 
 // NewFramesWith is NewFrames with options.
 func NewFramesWith(n int, opt FrameOptions) *Frames {
+	f := new(Frames)
+	f.Init(n, opt)
+	return f
+}
+
+// Init makes f, a zero Frames (one embedded in another struct, say), the
+// memory NewFramesWith(n, opt) returns.
+//
+// Preconditions: f is a zero Frames and nothing else uses it yet.
+func (f *Frames) Init(n int, opt FrameOptions) {
 	if n <= 0 {
 		n = DefaultFrames
 	}
 	if n > int(^PFN(0))-1 {
 		n = int(^PFN(0)) - 1
 	}
-	f := &Frames{
-		n:      n,
-		chunks: make([]atomic.Pointer[chunk], (n+1+chunkMask)>>chunkShift),
-		next:   1,
-	}
+	f.n = n
+	f.next = 1
 	f.fresh.Store(opt.FreshStorage)
-	f.chunks[0].Store(f.newChunk(0))
-	f.chunks[0].Load().slots[0].words.Store(&zeroWords)
+	f.chunk0.slots[0].words.Store(&zeroWords)
 	// The zero frame is pinned: its count never reaches zero, so Get on it
 	// could never look like a use after free even if a caller forgot the
 	// no-op rule.
-	f.chunks[0].Load().ref[0].Store(1)
-	return f
+	f.chunk0.ref[0].Store(1)
 }
 
 // SetFreshStorage turns FrameOptions.FreshStorage on from now on, for
@@ -171,22 +183,23 @@ func NewFramesWith(n int, opt FrameOptions) *Frames {
 // Safe for concurrent use.
 func (f *Frames) SetFreshStorage() { f.fresh.Store(true) }
 
-// newChunk allocates chunk i, sized to the frames that exist.
-func (f *Frames) newChunk(i int) *chunk {
-	frames := min(chunkFrames, f.n+1-i<<chunkShift)
-	return &chunk{
-		slots: make([]Slot, frames),
-		ref:   make([]atomic.Int32, frames),
-		anon:  make([]atomic.Uint64, frames),
-		spare: make([]*[WordsPerPage]uint64, frames),
+// chunk returns the chunk of frame p, or nil if no frame of it was ever
+// allocated.
+func (f *Frames) chunk(p PFN) *chunk {
+	if p < chunkFrames {
+		return &f.chunk0
 	}
+	if idx := f.chunks.Load(); idx != nil && int(p>>chunkShift) < len(*idx) {
+		return (*idx)[p>>chunkShift].Load()
+	}
+	return nil
 }
 
 // Slot returns the storage slot of frame p, for callers that cache a
 // translation (a TLB entry). It panics if p was never allocated. Safe for
 // concurrent use.
 func (f *Frames) Slot(p PFN) *Slot {
-	c := f.chunks[p>>chunkShift].Load()
+	c := f.chunk(p)
 	if c == nil || c.slots[p&chunkMask].words.Load() == nil {
 		panicNeverAllocated(p)
 	}
@@ -196,7 +209,7 @@ func (f *Frames) Slot(p PFN) *Slot {
 // frame returns the current storage of frame p. It panics if p was never
 // allocated (a PFN that came from nowhere is a programmer error).
 func (f *Frames) frame(p PFN) *[WordsPerPage]uint64 {
-	c := f.chunks[p>>chunkShift].Load()
+	c := f.chunk(p)
 	if c == nil {
 		panicNeverAllocated(p)
 	}
@@ -209,12 +222,12 @@ func (f *Frames) frame(p PFN) *[WordsPerPage]uint64 {
 
 // publish makes w the storage of frame p.
 func (f *Frames) publish(p PFN, w *[WordsPerPage]uint64) {
-	f.chunks[p>>chunkShift].Load().slots[p&chunkMask].words.Store(w)
+	f.chunk(p).slots[p&chunkMask].words.Store(w)
 }
 
 // ref returns the reference count of frame p.
 func (f *Frames) ref(p PFN) *atomic.Int32 {
-	c := f.chunks[p>>chunkShift].Load()
+	c := f.chunk(p)
 	if c == nil {
 		panicNeverAllocated(p)
 	}
@@ -260,8 +273,16 @@ func (f *Frames) alloc(src PFN) (PFN, error) {
 	} else if int(f.next) <= f.n {
 		p = f.next
 		f.next++
-		if i := p >> chunkShift; f.chunks[i].Load() == nil {
-			f.chunks[i].Store(f.newChunk(int(i)))
+		if i := p >> chunkShift; i > 0 {
+			idx := f.chunks.Load()
+			if idx == nil {
+				all := make([]atomic.Pointer[chunk], (f.n+1+chunkMask)>>chunkShift)
+				idx = &all
+				f.chunks.Store(idx)
+			}
+			if (*idx)[i].Load() == nil {
+				(*idx)[i].Store(new(chunk))
+			}
 		}
 	} else {
 		f.mu.Unlock()
@@ -275,7 +296,7 @@ func (f *Frames) alloc(src PFN) (PFN, error) {
 	// was shot down. Fresh storage (FreshStorage) is for simulations
 	// that skip that, whose stale readers may still be loading the old
 	// storage.
-	c := f.chunks[p>>chunkShift].Load()
+	c := f.chunk(p)
 	w := c.spare[p&chunkMask]
 	c.spare[p&chunkMask] = nil
 	switch {
@@ -310,7 +331,7 @@ func copyWords(d, src *[WordsPerPage]uint64) {
 // verify the reverse map. Alloc clears it. Safe for concurrent use; p
 // must be allocated and not ZeroPFN.
 func (f *Frames) SetAnon(p PFN, id uint64) {
-	f.chunks[p>>chunkShift].Load().anon[p&chunkMask].Store(id)
+	f.chunk(p).anon[p&chunkMask].Store(id)
 }
 
 // Anon returns the anon_vma identity SetAnon gave frame p since its last
@@ -319,7 +340,7 @@ func (f *Frames) Anon(p PFN) uint64 {
 	if p == ZeroPFN {
 		return 0
 	}
-	return f.chunks[p>>chunkShift].Load().anon[p&chunkMask].Load()
+	return f.chunk(p).anon[p&chunkMask].Load()
 }
 
 // Get takes a reference to frame p (Linux get_page). p must be live: Get on
@@ -396,7 +417,7 @@ func (f *Frames) Put(p PFN) {
 // frame then), or a private poisoned copy with FreshStorage (a stale
 // store may land in it).
 func (f *Frames) release(p PFN) {
-	c := f.chunks[p>>chunkShift].Load()
+	c := f.chunk(p)
 	if f.fresh.Load() {
 		w := new([WordsPerPage]uint64)
 		*w = poisonWords

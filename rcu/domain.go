@@ -74,10 +74,18 @@ type Domain struct {
 // goroutines. The callback goroutine is started by the first Call; Close
 // stops it.
 func NewDomain() *Domain {
-	d := &Domain{}
+	d := new(Domain)
+	d.Init()
+	return d
+}
+
+// Init makes d, a zero Domain (one embedded in another struct, say), the
+// Domain NewDomain returns.
+//
+// Preconditions: d is a zero Domain and nothing else uses it yet.
+func (d *Domain) Init() {
 	d.gpCtr.Store(activeBit) // epoch 0
 	d.cb.init()
-	return d
 }
 
 // Bind puts d under the control of s (see package sched): its readers'

@@ -94,7 +94,7 @@ func benchPublish(b *testing.B, n int, recycle bool) {
 	tr, vs := fragmentedTree(n)
 	var later []func()
 	if recycle {
-		tr.RecycleNodes(func(f func()) { later = append(later, f) })
+		tr.RecycleNodes(reclaimFunc(func(f func()) { later = append(later, f) }))
 	}
 	rng := rand.New(rand.NewPCG(3, 4))
 	b.ReportAllocs()

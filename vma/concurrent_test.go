@@ -47,7 +47,7 @@ func testReadersSeeCompleteLayouts(t *testing.T, recycle bool) {
 	var rcu testRCU
 	tr := NewTree()
 	if recycle {
-		tr.RecycleNodes(func(f func()) { rcu.Synchronize(); f() })
+		tr.RecycleNodes(reclaimFunc(func(f func()) { rcu.Synchronize(); f() }))
 	}
 	var relMu sync.Mutex
 	var releasedVMAs []*VMA
@@ -157,3 +157,8 @@ func testReadersSeeCompleteLayouts(t *testing.T, recycle bool) {
 	done.Store(true)
 	wg.Wait()
 }
+
+// reclaimFunc makes a function a Reclaimer.
+type reclaimFunc func(func())
+
+func (r reclaimFunc) Call(f func()) { r(f) }

@@ -47,13 +47,9 @@ type gapTree struct {
 	spare []*gapNode
 }
 
-// newGapTree returns the index of an empty address space: one gap
-// [0, AddrLimit).
-func newGapTree() *gapTree {
-	g := &gapTree{}
-	g.insert(0, AddrLimit)
-	return g
-}
+// init makes g, a zero gapTree, the index of an empty address space: one
+// gap [0, AddrLimit).
+func (g *gapTree) init() { g.insert(0, AddrLimit) }
 
 func (n *gapNode) h() int32 {
 	if n == nil {

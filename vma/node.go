@@ -215,9 +215,9 @@ type writer struct {
 	gen uint64
 
 	// reclaim, if set, runs a function once every reader that could
-	// hold an older snapshot is gone (rcu.Domain.Call); nil turns
+	// hold an older snapshot is gone (an *rcu.Domain); nil turns
 	// recycling off and leaves replaced nodes to the garbage collector.
-	reclaim func(func())
+	reclaim Reclaimer
 	retired []*node   // nodes copied since the last publish: gone from the next snapshot
 	pending []*node   // retired by earlier publishes, handed to reclaim in batches
 	free    []*node   // a reclaimed batch: nodes no reader can reach, reused by alloc
@@ -343,7 +343,7 @@ func (w *writer) seal() {
 	} else {
 		w.pending = make([]*node, 0, reclaimBatch)
 	}
-	w.reclaim(func() {
+	w.reclaim.Call(func() {
 		// No reader can reach these nodes now; the writer overwrites
 		// them when it reuses them (become).
 		w.ready.mu.Lock()

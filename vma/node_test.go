@@ -198,7 +198,7 @@ func TestNodeTreeDeep(t *testing.T) {
 	// present key holding another VMA) changes and copies nothing (with
 	// recycling on for the check, a copy would retire the original).
 	w.seal()
-	w.reclaim = func(func()) {}
+	w.reclaim = reclaimFunc(func(func()) {})
 	for _, k := range []uint64{2 * n, 2*n + 7, uint64(keys[0])} {
 		var want *VMA
 		if k == uint64(keys[0]) {
@@ -243,7 +243,7 @@ func TestRecycledNodesAreReused(t *testing.T) {
 	const n = 5000
 	var w writer
 	w.seal()
-	w.reclaim = func(f func()) { f() }
+	w.reclaim = reclaimFunc(func(f func()) { f() })
 	root := &node{leaf: true}
 	vs := make([]*VMA, n)
 	for i := range vs {

@@ -30,7 +30,7 @@ type Tree struct {
 	w writer
 	// gaps indexes the free ranges of master (of the open Txn, while
 	// one is open); protected by the writer lock.
-	gaps *gapTree
+	gaps gapTree
 	// version counts publishes; protected by the writer lock.
 	version uint64
 	// spare is the last finished Txn, for Begin to reuse; protected by
@@ -42,18 +42,36 @@ type Tree struct {
 	// VMAs in a controlled run; nil when free-running. Immutable after
 	// Bind.
 	s *sched.Sched
+
+	// What an empty tree starts with, kept in the Tree so that making
+	// one takes one allocation (a gap-index node aside): the first root,
+	// the first snapshot and the first Txn. Each is used as any other
+	// of its kind once the tree is running.
+	root0 node
+	snap0 Snapshot
+	txn0  Txn
 }
 
 // NewTree returns an empty tree, with an empty snapshot published
 // (Version 0) and the whole space [0, AddrLimit) free.
 func NewTree() *Tree {
-	t := &Tree{
-		master: view{root: &node{leaf: true}},
-		gaps:   newGapTree(),
-	}
-	t.w.seal()
-	t.cur.Store(&Snapshot{view: t.master})
+	t := new(Tree)
+	t.Init()
 	return t
+}
+
+// Init makes t, a zero Tree (one embedded in another struct, say), an
+// empty tree as NewTree returns it.
+//
+// Preconditions: t is a zero Tree and nothing else uses it yet.
+func (t *Tree) Init() {
+	t.root0.leaf = true
+	t.master = view{root: &t.root0}
+	t.gaps.init()
+	t.spare = &t.txn0
+	t.w.seal()
+	t.snap0 = Snapshot{view: t.master}
+	t.cur.Store(&t.snap0)
 }
 
 // Bind puts t, and every VMA inserted into it from now on, under the
@@ -64,17 +82,23 @@ func NewTree() *Tree {
 // Preconditions: the caller holds the writer lock and t is empty.
 func (t *Tree) Bind(s *sched.Sched) { t.s = s }
 
+// A Reclaimer runs functions once every reader that could still see what
+// they free has finished: an RCU domain (rcu.Domain's Call).
+type Reclaimer interface {
+	Call(f func())
+}
+
 // RecycleNodes makes the tree reuse the nodes that a publish takes out of
 // the published tree, instead of leaving them to the garbage collector:
 // Linux's maple tree frees its replaced nodes with call_rcu the same way
 // (ma_free_rcu). reclaim must run the function it is given only once every
-// reader that may hold an older Snapshot has finished: rcu.Domain.Call,
+// reader that may hold an older Snapshot has finished: an *rcu.Domain,
 // with every reader looking up inside an RCU read-side section or holding
 // the writer lock. From then on a Snapshot may be used only there, as its
 // VMAs already must; its Version and Len stay valid forever.
 //
 // Preconditions: the caller holds the writer lock and no Txn is open.
-func (t *Tree) RecycleNodes(reclaim func(func())) {
+func (t *Tree) RecycleNodes(reclaim Reclaimer) {
 	if t.txn != nil {
 		panic("vma: RecycleNodes while a Txn is open")
 	}
