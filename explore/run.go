@@ -29,7 +29,7 @@ func Run(opts Options, scenario func(*Env)) (*Report, error) {
 	}
 	p := o.Strategy.plan(&o)
 	calibrate := func() int {
-		return runSchedule(o, scenario, &job{choose: defaultChooser{}}, false).sched.steps
+		return runSchedule(o, scenario, &job{choose: defaultChooser{}}, false, nil).sched.steps
 	}
 	results, complete := runJobs(o, p, p.initial(calibrate), scenario)
 	return report(o, results, complete, scenario)
@@ -75,10 +75,10 @@ func (r *result) failed() bool { return r.err != nil }
 
 // runSchedule runs one schedule of scenario, making j's choices. With
 // record set it records a trace of it.
-func runSchedule(o Options, scenario func(*Env), j *job, record bool) *result {
+func runSchedule(o Options, scenario func(*Env), j *job, record bool, pool *sched.Pool) *result {
 	rec := &recorder{choose: j.choose.choose}
 	env := &Env{obs: map[string][]string{}, threads: map[*sched.Thread]*mmap.Thread{}, tracks: map[*sched.Thread]*trace.Buffer{}}
-	so := sched.Options{Controller: rec, MaxSteps: o.MaxSteps}
+	so := sched.Options{Controller: rec, MaxSteps: o.MaxSteps, Pool: pool}
 	if record {
 		so.OnStep = env.onStep
 	}
@@ -173,12 +173,14 @@ func runJobs(o Options, p plan, first []*job, scenario func(*Env)) ([]*result, b
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			pool := new(sched.Pool) // this worker's thread goroutines
+			defer pool.Close()
 			for {
 				j := q.take()
 				if j == nil {
 					return
 				}
-				q.finish(j, runSchedule(o, scenario, j, false), p)
+				q.finish(j, runSchedule(o, scenario, j, false, pool), p)
 			}
 		}()
 	}
@@ -359,7 +361,7 @@ func replay(o Options, scenario func(*Env)) (*Report, error) {
 // it to the end.
 func replaySchedule(o Options, want *schedule, scenario func(*Env), record bool) (*result, error) {
 	rp := &replayer{want: want}
-	res := runSchedule(o, scenario, &job{choose: rp}, record)
+	res := runSchedule(o, scenario, &job{choose: rp}, record, nil)
 	var re *ReplayError
 	if errors.As(res.err, &re) {
 		return nil, re

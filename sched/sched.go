@@ -2,7 +2,6 @@ package sched
 
 import (
 	"fmt"
-	"iter"
 	"runtime/debug"
 )
 
@@ -33,6 +32,10 @@ type Options struct {
 	// MaxSteps ends the run with a *MaxStepsError when it would take
 	// more steps; 0 means no limit.
 	MaxSteps int
+	// Pool, if not nil, lends the run goroutines that earlier runs'
+	// threads have finished with, and takes back this run's: their stacks
+	// have grown already. A Pool serves one run at a time.
+	Pool *Pool
 	// OnStep, if not nil, is called at every step, before the choice,
 	// with the step's number, the thread that reached the point (nil at
 	// the first step) and the point's name. It runs on that thread's
@@ -142,7 +145,7 @@ func (s *Sched) Run() error {
 	s.phase = running
 	for next := s.decide(nil); next != nil; next = s.handoff {
 		s.cur, s.handoff = next, nil
-		next.resume()
+		next.resume(s.opts.Pool)
 	}
 	s.teardown()
 	s.cur = nil
@@ -155,9 +158,9 @@ func (s *Sched) Run() error {
 func (s *Sched) teardown() {
 	s.aborting = true
 	for _, t := range s.threads {
-		if t.stop != nil {
-			s.cur = t
-			t.stop()
+		if c := t.carrier; c != nil {
+			s.cur, t.carrier = t, nil
+			c.stop()
 		}
 	}
 	s.aborting = false
@@ -261,16 +264,15 @@ func (s *Sched) yield(t *Thread) {
 		return
 	}
 	s.handoff = next
-	if !t.suspend() || s.aborting {
+	if !t.carrier.suspend() || s.aborting {
 		panic(errAbort)
 	}
 }
 
-// run is the body of t's coroutine: t.body, then the decision that ends
-// t's last step. A panic ends the run; errAbort is the teardown's.
-func (t *Thread) run(suspend func(struct{}) bool) {
+// run runs t's body on its carrier, then the decision that ends t's last
+// step. A panic ends the run; errAbort is the teardown's.
+func (t *Thread) run() {
 	s := t.s
-	t.suspend = func() bool { return suspend(struct{}{}) }
 	defer func() {
 		r := recover()
 		if r != nil && r != errAbort {
@@ -287,18 +289,6 @@ func (t *Thread) run(suspend func(struct{}) bool) {
 		}
 	}()
 	t.body()
-}
-
-// resume runs t until it stops: it hands control on, ends, or (during the
-// teardown) unwinds. The first resume creates t's coroutine.
-func (t *Thread) resume() {
-	if t.next == nil {
-		next, stop := iter.Pull(func(suspend func(struct{}) bool) { t.run(suspend) })
-		t.next, t.stop = next, stop
-	}
-	if _, ok := t.next(); !ok {
-		t.next, t.stop = nil, nil // ended: nothing to unwind
-	}
 }
 
 // errAbort unwinds a thread whose run is over; main recovers it.

@@ -21,13 +21,9 @@ type Thread struct {
 	cond   func() bool
 	wakeAt int64 // sleeping: the virtual time it wakes at
 
-	// The coroutine running body (iter.Pull), made at the first resume:
-	// next runs it until it suspends or returns, stop unwinds it, and
-	// suspend (called by the thread) hands control back to Run. nil once
-	// the coroutine has returned.
-	next    func() (struct{}, bool)
-	stop    func()
-	suspend func() bool
+	// carrier is the coroutine running body, from the first resume
+	// until the body has returned (or been unwound).
+	carrier *carrier
 }
 
 // state is what a thread is doing, as far as its Sched is concerned.
