@@ -317,3 +317,26 @@ func TestNilSchedIsFree(t *testing.T) {
 		t.Fatal("a nil Sched is running")
 	}
 }
+
+// A Pool lends the goroutines of one run's finished threads to the next
+// run's, and Close lets them all exit (TestMain checks for leaks).
+func TestPoolReusesCarriers(t *testing.T) {
+	var pool Pool
+	defer pool.Close()
+	for run := range 5 {
+		s := New(Options{Pool: &pool, Controller: randomController{rand.New(rand.NewPCG(uint64(run), 3))}})
+		n := 0
+		for range 3 {
+			s.Go("T", func() {
+				s.Point("p")
+				n++
+			})
+		}
+		if err := s.Run(); err != nil {
+			t.Fatal(err)
+		}
+		if n != 3 || len(pool.free) != 3 {
+			t.Fatalf("run %d: %d threads ran, the pool keeps %d carriers; want 3 and 3", run, n, len(pool.free))
+		}
+	}
+}
