@@ -152,20 +152,33 @@ func (mm *MM) lookup(ctx *Context, addr uint64) *vma.VMA {
 	return v
 }
 
+// The trace helpers test for a trace inline and emit out of line, so that
+// a fault with tracing off pays one nil check for each.
+
 func (mm *MM) traceLookup(ctx *Context, addr uint64, v *vma.VMA, version uint64) {
-	if tb := ctx.Trace; tb != nil {
-		arg := "none"
-		if v != nil {
-			arg = v.String()
-		}
-		tb.Emit(trace.Event{Kind: trace.Lookup, Addr: addr, Arg: arg, Value: version})
+	if ctx.Trace != nil {
+		emitLookup(ctx.Trace, addr, v, version)
 	}
+}
+
+//go:noinline
+func emitLookup(tb *trace.Buffer, addr uint64, v *vma.VMA, version uint64) {
+	arg := "none"
+	if v != nil {
+		arg = v.String()
+	}
+	tb.Emit(trace.Event{Kind: trace.Lookup, Addr: addr, Arg: arg, Value: version})
 }
 
 func traceStep(ctx *Context, k trace.Kind, addr uint64, why string) {
 	if tb := ctx.Trace; tb != nil {
-		tb.Emit(trace.Event{Kind: k, Addr: addr, Arg: why})
+		emitStep(tb, k, addr, why)
 	}
+}
+
+//go:noinline
+func emitStep(tb *trace.Buffer, k trace.Kind, addr uint64, why string) {
+	tb.Emit(trace.Event{Kind: k, Addr: addr, Arg: why})
 }
 
 // faultRCU is PolicyRCURefcount: bounded lockless attempts, then the mmap

@@ -102,8 +102,13 @@ func (mm *MM) mapPage(vf *VMFault, addr uint64, p pgtable.PFN) MapResult {
 
 func traceInstall(ctx *Context, addr uint64, p pgtable.PFN) {
 	if tb := ctx.Trace; tb != nil {
-		tb.Emit(trace.Event{Kind: trace.Install, Addr: addr, Value: uint64(p)})
+		emitInstall(tb, addr, p)
 	}
+}
+
+//go:noinline
+func emitInstall(tb *trace.Buffer, addr uint64, p pgtable.PFN) {
+	tb.Emit(trace.Event{Kind: trace.Install, Addr: addr, Value: uint64(p)})
 }
 
 // finishFault installs the page a backing's Fault returned, copying it
