@@ -143,6 +143,10 @@ type inode struct {
 	// i_mmap tree), maintained by Open and Close.
 	vmas map[*vma.VMA]struct{}
 
+	// number is the inode number (Ino), 0 until NumberIno gives it one.
+	// Atomic; set once.
+	number atomic.Uint64
+
 	// Statistics; atomic.
 	cached, misses, hits, reads, waits atomic.Int64
 }

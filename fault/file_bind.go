@@ -2,8 +2,6 @@ package fault
 
 import (
 	"errors"
-	"sync"
-	"sync/atomic"
 
 	"github.com/vmsim/vmsim/pgtable"
 	"github.com/vmsim/vmsim/sched"
@@ -67,26 +65,18 @@ func (f *File) CachedFrames(frames *pgtable.Frames) []pgtable.PFN {
 	return out
 }
 
-// inodeNumbers assigns inode numbers, as a filesystem would, the first
-// time one is asked for.
-var inodeNumbers struct {
-	sync.Mutex
-	next atomic.Uint64
-	m    map[*inode]uint64
-}
+// Ino returns the file's inode number, shown in /proc/pid/maps: the
+// number NumberIno gave it (package mmap numbers files in the order they
+// are first mapped on a Memory, as a filesystem numbers the inodes it
+// creates), or 0 before that. Opens of the same file share it. Safe for
+// concurrent use.
+func (f *File) Ino() uint64 { return f.ino.number.Load() }
 
-// Ino returns the file's inode number, shown in /proc/pid/maps. Opens of
-// the same file share it. Safe for concurrent use.
-func (f *File) Ino() uint64 {
-	inodeNumbers.Lock()
-	defer inodeNumbers.Unlock()
-	if inodeNumbers.m == nil {
-		inodeNumbers.m = make(map[*inode]uint64)
+// NumberIno gives the file the inode number n unless it has one, and
+// returns the number it has. Safe for concurrent use.
+func (f *File) NumberIno(n uint64) uint64 {
+	if f.ino.number.CompareAndSwap(0, n) {
+		return n
 	}
-	n, ok := inodeNumbers.m[f.ino]
-	if !ok {
-		n = inodeNumbers.next.Add(1)
-		inodeNumbers.m[f.ino] = n
-	}
-	return n
+	return f.ino.number.Load()
 }

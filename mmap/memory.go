@@ -45,6 +45,9 @@ type Memory struct {
 	// they share its cache); the last one to close releases the cache.
 	// Protected by mu.
 	files []*watchedFile
+	// nextIno is the inode number last given to a file first mapped
+	// here. Protected by mu.
+	nextIno uint64
 
 	// first holds the first address space to join, so that a Memory of
 	// one address space never allocates its list: spaces is first[:1]
@@ -133,6 +136,12 @@ func (m *Memory) watch(f *fault.File) {
 		return
 	}
 	m.files = append(m.files, &watchedFile{f: f, users: 1})
+	// Number the file's inode, if it has no number yet, in the order
+	// files are first mapped here: /proc/pid/maps then reads the same in
+	// every run of a program, whatever ran before it in the process.
+	if f.NumberIno(m.nextIno+1) == m.nextIno+1 {
+		m.nextIno++
+	}
 }
 
 // unwatch records that an address space that mapped f has closed, and

@@ -2,6 +2,7 @@ package mmap_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -124,4 +125,41 @@ func TestMemoryCensus(t *testing.T) {
 	require.True(t, errors.Is(err, mmap.ENOMEM), "the 17th frame of a 16-frame Memory: %v", err)
 	require.NoError(t, a.Check())
 	require.NoError(t, b.Check())
+}
+
+// Inode numbers are given in the order files are first mapped on a
+// Memory, so /proc/pid/maps reads the same in every run of a program,
+// whatever the process did before: a deterministic exploration may
+// observe it.
+func TestInodeNumbersPerMemory(t *testing.T) {
+	maps := func() string {
+		as, err := mmap.New(mmap.Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer as.Close()
+		for _, name := range []string{"first", "second"} {
+			f := mmap.NewFile(name, make([]byte, mmap.PageSize), mmap.FileOptions{})
+			if f.Ino() != 0 {
+				t.Fatalf("%s has inode number %d before it is mapped", name, f.Ino())
+			}
+			if _, err := as.Mmap(0, mmap.PageSize, mmap.ProtRead, mmap.MapPrivate, f, 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var b strings.Builder
+		if err := as.WriteMaps(&b); err != nil {
+			t.Fatal(err)
+		}
+		return b.String()
+	}
+	first, again := maps(), maps()
+	if first != again {
+		t.Fatalf("the same program printed different maps:\n%s\nthen:\n%s", first, again)
+	}
+	for _, want := range []string{" 1 ", "first", " 2 ", "second"} {
+		if !strings.Contains(first, want) {
+			t.Fatalf("maps lack %q:\n%s", want, first)
+		}
+	}
 }
