@@ -115,6 +115,27 @@ func TestBadTokens(t *testing.T) {
 	if !errors.As(err, &re) || re.Step <= 0 {
 		t.Fatalf("a foreign token gave %v, want a ReplayError naming a step", err)
 	}
+	// A token that names a thread that does not exist, at every step of
+	// a real run (the first, and those right after a thread ends, are
+	// decided outside any thread): an error each time, never a panic.
+	first, err := Run(Options{Strategy: Exhaustive(0)}, scenario)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := Run(Options{Replay: first.First}, scenario)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := strings.Count(again.Replayed.Timeline, "· ") + 1 // a point per step, and the first
+	for step := 1; step <= n; step++ {
+		tok := (&schedule{steps: n, choices: []choice{{step: step, thread: 99}}}).token()
+		if _, err := Run(Options{Replay: tok}, scenario); err == nil {
+			t.Fatalf("a token choosing thread 99 at step %d replayed", step)
+		}
+	}
+	if _, err := Run(Options{Replay: (&schedule{steps: 5, choices: []choice{{step: 0, thread: 0}}}).token()}, scenario); !errors.Is(err, errBadToken) {
+		t.Fatalf("a choice at step 0: %v, want a malformed-token error", err)
+	}
 	// A token whose choices fit but whose run was longer.
 	ok := (&schedule{steps: 100000}).token()
 	if _, err := Run(Options{Replay: ok}, scenario); !errors.As(err, &re) || !strings.Contains(err.Error(), "steps") {

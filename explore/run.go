@@ -97,11 +97,9 @@ func runSchedule(o Options, scenario func(*Env), j *job, record bool, pool *sche
 	res.sched = rec.finish(env.s.Steps())
 	res.trace = env.rec
 	if err != nil {
-		var pe *sched.PanicError
-		if errors.As(err, &pe) {
-			if re, ok := pe.Value.(*ReplayError); ok {
-				err = re // the run parted from its prefix or token
-			}
+		var re *ReplayError
+		if errors.As(err, &re) {
+			err = re // the run parted from its prefix or token
 		}
 		res.err = err
 		return res

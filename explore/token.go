@@ -101,7 +101,7 @@ func parseToken(tok string) (*schedule, error) {
 		if err != nil {
 			return nil, err
 		}
-		if d == 0 && i > 0 || d > uint64(s.steps-step) || id > maxInt {
+		if d == 0 || d > uint64(s.steps-step) || id > maxInt {
 			return nil, fmt.Errorf("%w: choice %d is out of order", errBadToken, i)
 		}
 		step += int(d)
@@ -178,6 +178,7 @@ type ReplayError struct {
 	Msg  string // how
 }
 
+// Error names the step and how the run and the token parted.
 func (e *ReplayError) Error() string {
 	return fmt.Sprintf("explore: replay parted from its token at step %d: %s", e.Step, e.Msg)
 }

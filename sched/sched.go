@@ -215,19 +215,32 @@ func (s *Sched) decide(t *Thread) *Thread {
 		case len(r) == 1:
 			return r[0]
 		}
-		var next *Thread
 		if c := s.opts.Controller; c != nil {
-			next = c.Choose(s.step, t, r)
-		} else if t != nil && t.canRun() {
-			next = t
-		} else {
-			next = r[0]
+			return s.choose(c, t, r)
 		}
-		if next == nil || next.s != s || !next.canRun() {
-			panic(fmt.Sprintf("sched: Controller chose %v, which cannot run", next))
+		if t != nil && t.canRun() {
+			return t
 		}
-		return next
+		return r[0]
 	}
+}
+
+// choose asks the Controller, and ends the run with a *ControllerError if
+// it panics or chooses a thread that cannot run: decide runs on Run's
+// goroutine and in a thread's last deferred call too, where a panic would
+// escape the run.
+func (s *Sched) choose(c Controller, t *Thread, r []*Thread) (next *Thread) {
+	defer func() {
+		if v := recover(); v != nil {
+			s.fail(&ControllerError{Step: s.step, Value: v})
+			next = nil
+		}
+	}()
+	next = c.Choose(s.step, t, r)
+	if next == nil || next.s != s || !next.canRun() {
+		panic(fmt.Sprintf("sched: the Controller chose %v, which cannot run", next))
+	}
+	return next
 }
 
 // wakeSleepers advances the clock to the earliest wake-up of a sleeping

@@ -340,3 +340,21 @@ func TestPoolReusesCarriers(t *testing.T) {
 		}
 	}
 }
+
+// panicky is a Controller that panics at its first choice.
+type panicky struct{}
+
+func (panicky) Choose(int, *Thread, []*Thread) *Thread { panic("no choice") }
+
+// A Controller that panics, even at the first step (decided on Run's own
+// goroutine), ends the run with a ControllerError instead of crashing.
+func TestControllerPanicEndsRun(t *testing.T) {
+	s := New(Options{Controller: panicky{}})
+	for range 2 {
+		s.Go("T", func() { s.Point("p") })
+	}
+	var ce *ControllerError
+	if err := s.Run(); !errors.As(err, &ce) || ce.Step != 1 {
+		t.Fatalf("Run = %v, want a ControllerError at step 1", err)
+	}
+}
