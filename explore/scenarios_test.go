@@ -8,8 +8,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vmsim/vmsim/fault"
 	"github.com/vmsim/vmsim/mmap"
 	"github.com/vmsim/vmsim/pgtable"
+	"github.com/vmsim/vmsim/vma"
 )
 
 // The scenarios of the exploration tests: small races whose every
@@ -437,5 +439,61 @@ func TestPerVMALockNoUseAfterUnlock(t *testing.T) {
 	}
 	if r.Failed > 0 {
 		t.Fatalf("%d of %d schedules failed; first: %s", r.Failed, r.Schedules, firstFailure(r))
+	}
+}
+
+// badIOBacking breaks the I/O contract: its Fault releases the fault's
+// lock for I/O and then returns a page instead of Retry.
+type badIOBacking struct{}
+
+func (badIOBacking) Name() string   { return "bad-io" }
+func (badIOBacking) Open(*vma.VMA)  {}
+func (badIOBacking) Close(*vma.VMA) {}
+func (badIOBacking) Fault(vf *fault.VMFault) fault.Result {
+	vf.ReleaseForIO()
+	vf.Sched().Point("bad-io.io")
+	p, err := vf.Frames().Alloc()
+	if err != nil {
+		return fault.OOM
+	}
+	vf.Page, vf.Owned = p, true
+	return 0
+}
+
+// TestContractErrorAfterUnpin: a backing that breaks its contract after
+// letting go of the fault's lock is reported with a ContractError naming
+// it, even when a munmap has freed the VMA in between: the report must not
+// read the freed VMA.
+func TestContractErrorAfterUnpin(t *testing.T) {
+	for _, pol := range []mmap.Policy{mmap.PolicyMmapLock, mmap.PolicyPerVMALock} {
+		t.Run(pol.String(), func(t *testing.T) {
+			r, err := Run(Options{Strategy: Exhaustive(2)}, func(e *Env) {
+				as := e.New(mmap.Config{Policy: pol})
+				p, err := as.MmapBacking(0, mmap.PageSize, mmap.ProtRead, mmap.MapPrivate, badIOBacking{}, 0)
+				if err != nil {
+					panic(err)
+				}
+				e.Go("A", as, func(t *mmap.Thread) {
+					_, err := t.ReadUint64(p)
+					var ce *mmap.ContractError
+					switch {
+					case errors.As(err, &ce) && ce.Backing == "bad-io":
+						e.Observe("A", "contract")
+					default:
+						e.Observe("A", class(0, err))
+					}
+				})
+				e.Go("B", as, func(t *mmap.Thread) { t.Munmap(p, mmap.PageSize) })
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Failed > 0 {
+				t.Fatalf("%d of %d schedules failed; first: %s", r.Failed, r.Schedules, firstFailure(r))
+			}
+			if got := outcomes(r); !slices.Equal(got, []string{"A=SIGSEGV", "A=contract"}) {
+				t.Fatalf("outcomes %q", got)
+			}
+		})
 	}
 }

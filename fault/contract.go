@@ -26,7 +26,7 @@ const broken Result = 1 << 31
 // broke records that vf's backing broke its contract and returns the
 // Result that ends the fault.
 func (vf *VMFault) broke(what string) Result {
-	vf.ctx.broken = &ContractError{Backing: vf.VMA.Backing.Name(), Addr: vf.Address, Broke: what}
+	vf.ctx.broken = &ContractError{Backing: vf.backing.Name(), Addr: vf.Address, Broke: what}
 	return broken
 }
 

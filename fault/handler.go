@@ -135,7 +135,7 @@ func outcomeOf(res Result) Outcome {
 // descriptor lives in the Context, which one goroutine owns, so passing it
 // to a backing through an interface costs no allocation per fault.
 func (mm *MM) newFault(ctx *Context, v *vma.VMA, addr uint64, flags Flags) *VMFault {
-	ctx.vf = VMFault{VMA: v, Address: addr, Pgoff: v.Pgoff + (addr-v.Start)>>pgtable.PageShift, Flags: flags, mm: mm, ctx: ctx}
+	ctx.vf = VMFault{VMA: v, Address: addr, Pgoff: v.Pgoff + (addr-v.Start)>>pgtable.PageShift, Flags: flags, mm: mm, ctx: ctx, backing: v.Backing}
 	return &ctx.vf
 }
 

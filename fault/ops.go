@@ -111,6 +111,10 @@ type VMFault struct {
 
 	mm  *MM      // the address space being faulted; set by the handler
 	ctx *Context // the faulting CPU; set by the handler
+	// backing is VMA.Backing, read while the VMA was pinned, for the
+	// contract checks that run once it may be gone (broke). Set by the
+	// handler.
+	backing vma.Backing
 
 	// pin is what holds VMA in place: the mmap read lock or the VMA
 	// read lock, which ReleaseForIO may drop, or a VMA reference, which
