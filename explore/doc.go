@@ -18,6 +18,13 @@
 // of each address space is a thread too, so grace periods and the frees
 // they allow are interleaved like everything else.
 //
+// Everything a schedule uses must be made by its own scenario: address
+// spaces with Env.New (and Fork), and the Memories and Files they use. A
+// Memory or a File is bound to the first run that uses it until that run
+// has finished, so one made outside the scenario serves one schedule and
+// is refused (mmap.New: EINVAL; Mmap: ENODEV) by the schedules that run
+// meanwhile.
+//
 // A schedule's outcome is what its threads Observe, as "key=value" pairs
 // sorted by key. A schedule fails when a thread calls Errorf, a body or
 // the simulator panics, the threads deadlock (each one is named with what

@@ -64,16 +64,17 @@ func (e *Env) New(cfg mmap.Config) *mmap.AddressSpace {
 	return as
 }
 
-// Go declares a controlled thread named name, a new thread of as (which
-// Env.New made), that runs body once the scenario has returned and is
-// closed when body returns. Threads are numbered in the order Go is
+// Go declares a controlled thread named name, a new thread of as (made by
+// Env.New, or forked from such an address space by the scenario), that
+// runs body once the scenario has returned and is closed when body
+// returns. Threads are numbered in the order Go is
 // called, from 0; names appear in timelines and failure reports.
 func (e *Env) Go(name string, as *mmap.AddressSpace, body func(t *mmap.Thread)) {
 	if e.started {
 		panic(&scenarioError{"Env.Go after the scenario returned"})
 	}
-	if !slices.Contains(e.spaces, as) {
-		panic(&scenarioError{"Env.Go with an address space Env.New did not make"})
+	if as.Config().Sched != e.s {
+		panic(&scenarioError{"Env.Go with an address space that is not this schedule's (made by Env.New, or forked from one)"})
 	}
 	t := as.NewThreadNamed(name)
 	st := e.s.Go(name, func() {

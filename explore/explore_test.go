@@ -4,6 +4,7 @@ import (
 	"errors"
 	"reflect"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 
@@ -37,34 +38,44 @@ func TestSameOptionsSameReport(t *testing.T) {
 		{Strategy: Exhaustive(1)},
 		{Strategy: Exhaustive(2), Schedules: 200},
 	}
-	// A failing scenario, so that failures, tokens and timelines are
-	// compared too.
-	scenario := munmapFlagScenario(mmap.PolicyRCURefcount, mmap.QuirkNoShootdown)
+	// Failing scenarios, so that failures, tokens and timelines are
+	// compared too: one whose threads signal through memory, and the
+	// fork race, whose failures quote anon_vma and frame numbers.
+	scenarios := map[string]func(*Env){
+		"munmap-flag": munmapFlagScenario(mmap.PolicyRCURefcount, mmap.QuirkNoShootdown),
+		"fork":        forkScenario(mmap.PolicyPerVMALock, mmap.QuirkForkNoVMALock),
+	}
 	for _, o := range strategies {
-		t.Run(o.Strategy.String(), func(t *testing.T) {
-			var first Report
-			for i, workers := range []int{1, 2, 1, 3} {
-				if i == 3 {
-					defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
-				}
-				o.Workers = workers
-				r, err := Run(o, scenario)
-				if err != nil {
-					t.Fatal(err)
-				}
-				got := comparable(r)
-				if i == 0 {
-					first = got
-					if r.Failed == 0 || len(r.Outcomes) < 2 {
-						t.Fatalf("the scenario should fail and vary: %d failed, outcomes %v", r.Failed, r.Outcomes)
-					}
-					continue
-				}
-				if !reflect.DeepEqual(got, first) {
-					t.Fatalf("run %d (Workers %d) differs:\n%+v\nfirst:\n%+v", i, workers, got, first)
-				}
+		for name, scenario := range scenarios {
+			t.Run(o.Strategy.String()+"/"+name, func(t *testing.T) { sameReport(t, o, scenario) })
+		}
+	}
+}
+
+// sameReport runs scenario under o with several Workers and GOMAXPROCS
+// and checks the Reports are equal.
+func sameReport(t *testing.T, o Options, scenario func(*Env)) {
+	var first Report
+	for i, workers := range []int{1, 2, 1, 3} {
+		if i == 3 {
+			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+		}
+		o.Workers = workers
+		r, err := Run(o, scenario)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := comparable(r)
+		if i == 0 {
+			first = got
+			if r.Failed == 0 {
+				t.Fatalf("the scenario should fail: %d failed, outcomes %v", r.Failed, r.Outcomes)
 			}
-		})
+			continue
+		}
+		if !reflect.DeepEqual(got, first) {
+			t.Fatalf("run %d (Workers %d) differs:\n%+v\nfirst:\n%+v", i, workers, got, first)
+		}
 	}
 }
 
@@ -362,5 +373,87 @@ func TestFirstAndReplayed(t *testing.T) {
 	}
 	if r.Replayed != nil {
 		t.Fatal("an exploring Run reports a replayed schedule")
+	}
+}
+
+// TestForeignMemoryAndFile: a Memory or File made outside the scenario
+// serves one schedule at a time; the others are refused cleanly (a
+// failing schedule, never a crash or another schedule's address spaces
+// closed), and once the run is over both are free again.
+func TestForeignMemoryAndFile(t *testing.T) {
+	mem := mmap.NewMemory(64)
+	file := fileOf("shared", 1, oldWord)
+	scenario := func(e *Env) {
+		as := e.New(mmap.Config{Memory: mem})
+		p, err := as.Mmap(0, mmap.PageSize, mmap.ProtRead, mmap.MapPrivate, file, 0)
+		if err != nil {
+			e.Errorf("mmap: %v", err)
+			return
+		}
+		e.Go("A", as, func(t *mmap.Thread) {
+			v, err := t.ReadUint64(p)
+			e.Observe("A", class(v, err))
+		})
+	}
+	// One after the other, each schedule finds them free.
+	r, err := Run(Options{Strategy: Random(), Schedules: 40, Workers: 1}, scenario)
+	if err != nil || r.Failed > 0 || r.Outcomes["A=old"] != 40 {
+		t.Fatalf("Workers 1: %v; %d failed, outcomes %v", err, r.Failed, r.Outcomes)
+	}
+	// Two at a time, a schedule may find them taken: it fails, and since
+	// that depends on the other worker, its replay does not fail the
+	// same way, which Run reports rather than a misleading timeline.
+	r, err = Run(Options{Strategy: Random(), Schedules: 40, Workers: 2}, scenario)
+	switch {
+	case err != nil:
+		if !strings.Contains(err.Error(), "replay") {
+			t.Fatalf("Workers 2: %v", err)
+		}
+	default:
+		for _, f := range r.Failures {
+			if !strings.Contains(f.Err.Error(), "another run") {
+				t.Fatalf("Workers 2: a schedule failed otherwise: %v", f.Err)
+			}
+		}
+	}
+	// After the run, free-running code may use both again.
+	as, err := mmap.New(mmap.Config{Memory: mem})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer as.Close()
+	if _, err := as.Mmap(0, mmap.PageSize, mmap.ProtRead, mmap.MapPrivate, file, 0); err != nil {
+		t.Fatalf("the file after the run: %v", err)
+	}
+}
+
+// TestThreadsOfAForkedChild: the scenario may fork, give the child
+// controlled threads, and leave it to be checked and closed with the rest.
+func TestThreadsOfAForkedChild(t *testing.T) {
+	r, err := Run(Options{Strategy: Exhaustive(2)}, func(e *Env) {
+		as := e.New(mmap.Config{})
+		p := mapAnon(as, 1, oldWord)
+		child, err := as.Fork()
+		if err != nil {
+			panic(err)
+		}
+		for name, space := range map[string]*mmap.AddressSpace{"parent": as, "child": child} {
+			e.Go(name, space, func(t *mmap.Thread) {
+				if err := t.WriteUint64(p, newWord); err != nil {
+					e.Errorf("%s: %v", name, err)
+				}
+				v, err := t.ReadUint64(p)
+				e.Observe(name, class(v, err))
+			})
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Failed > 0 || !r.Complete {
+		t.Fatalf("%d failed; first: %s", r.Failed, firstFailure(r))
+	}
+	if got := outcomes(r); !slices.Equal(got, []string{"child=new parent=new"}) {
+		t.Fatalf("outcomes %q: each process writes its own copy", got)
 	}
 }

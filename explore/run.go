@@ -47,8 +47,13 @@ func Test(tb testing.TB, opts Options, scenario func(*Env)) *Report {
 	}
 	if len(r.Failures) > 0 {
 		f := r.Failures[0]
-		tb.Errorf("%d of %d schedules failed; the first: %v\nreplay: explore.Options{Replay: %q}\n%s",
-			r.Failed, r.Schedules, f.Err, f.Schedule, f.Timeline)
+		stack := ""
+		var pe *sched.PanicError
+		if errors.As(f.Err, &pe) {
+			stack = "\n" + pe.Stack
+		}
+		tb.Errorf("%d of %d schedules failed; the first: %v%s\nreplay: explore.Options{Replay: %q}\n%s",
+			r.Failed, r.Schedules, f.Err, stack, f.Schedule, f.Timeline)
 	}
 	return r
 }
@@ -330,7 +335,18 @@ func failure(o Options, res *result, scenario func(*Env)) (Failure, error) {
 	if err != nil {
 		return Failure{}, fmt.Errorf("explore: the failing schedule %s did not replay: %w", tok, err)
 	}
+	if errText(again.err) != errText(res.err) {
+		return Failure{}, fmt.Errorf("explore: the failing schedule %s failed differently on replay (the scenario is not deterministic): first %q, then %q", tok, errText(res.err), errText(again.err))
+	}
 	return Failure{Schedule: tok, Err: res.err, Timeline: timeline(again.trace), Trace: again.trace}, nil
+}
+
+// errText is err's message, "" for nil.
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
 }
 
 // replay is Run with Options.Replay: one schedule, recorded.

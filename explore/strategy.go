@@ -135,7 +135,7 @@ func (p pctStrategy) plan(o *Options) plan {
 		before: func(k int) { steps = max(k, 1) },
 		mk: func(i int) chooser {
 			r := rngFor(o.Seed, i)
-			c := &pctChooser{r: r, prio: map[int]int{}, next: p.depth}
+			c := &pctChooser{r: r, prio: map[int]int{}}
 			for range p.depth - 1 {
 				c.changes = append(c.changes, 1+r.IntN(steps))
 			}
@@ -152,7 +152,6 @@ func (p pctStrategy) plan(o *Options) plan {
 type pctChooser struct {
 	r       *rand.Rand
 	prio    map[int]int // thread ID → priority
-	next    int         // the lowest initial priority not yet given
 	seen    []int       // thread IDs with a priority, to shuffle new ones in
 	changes []int       // steps of the change points, ascending
 	applied int         // change points already applied

@@ -12,30 +12,48 @@ import (
 var ErrOtherPool = errors.New("fault: file's page cache belongs to another physical memory")
 
 // ErrOtherSched: the file is used by address spaces controlled by another
-// Sched (another schedule of an exploration, or none); mmap reports
-// ENODEV. A file used in a controlled run must be made by that run's
-// scenario.
+// Sched (another schedule of an exploration, running or yet to run), or by
+// free-running ones while a controlled run uses it; mmap reports ENODEV.
+// A file used in a controlled run should be made by that run's scenario.
 var ErrOtherSched = errors.New("fault: file belongs to another controlled run")
 
 // BindSched binds the file's size lock to s (see package sched), so that a
 // Truncate or WriteAt racing with faults in a controlled run is a wait
 // the Sched knows about; package mmap calls it when an address space maps
-// the file. Binding a nil Sched to an unbound file, or the Sched the file
-// is bound to, is a no-op; binding any other Sched (nil included) to a
-// bound file returns ErrOtherSched. Safe for concurrent use.
+// the file. A file is bound to one Sched at a time: binding the Sched it
+// is bound to is a no-op; a file that is unbound, or bound to a Sched
+// whose run has finished, takes s (a nil s makes it free-running again);
+// any other binding returns ErrOtherSched and changes nothing. Safe for
+// concurrent use.
 func (f *File) BindSched(s *sched.Sched) error {
 	in := f.ino
 	in.schedMu.Lock()
 	defer in.schedMu.Unlock()
-	switch cur := in.sched.Load(); {
-	case cur == s:
-		return nil
-	case cur == nil:
+	if err := in.checkSchedLocked(s); err != nil {
+		return err
+	}
+	if in.sched.Load() != s {
 		in.truncMu.Bind(s, "i_rwsem")
 		in.sched.Store(s)
-		return nil
 	}
-	return ErrOtherSched
+	return nil
+}
+
+// CheckSched reports the error BindSched(s) would return, changing
+// nothing. Safe for concurrent use.
+func (f *File) CheckSched(s *sched.Sched) error {
+	in := f.ino
+	in.schedMu.Lock()
+	defer in.schedMu.Unlock()
+	return in.checkSchedLocked(s)
+}
+
+// checkSchedLocked is CheckSched. Preconditions: in.schedMu is held.
+func (in *inode) checkSchedLocked(s *sched.Sched) error {
+	if cur := in.sched.Load(); cur != s && cur != nil && !cur.Finished() {
+		return ErrOtherSched
+	}
+	return nil
 }
 
 // Bind binds the file's page cache to frames before the first fault, so

@@ -173,7 +173,7 @@ func (mm *MM) prepareAnonVMA(ctx *Context, v *vma.VMA) {
 	}
 	r.Unlock()
 	if a == nil {
-		a = vma.NewAnonVMA(nil)
+		a = vma.NewAnonVMA(mm.Frames.NewAnonID(), nil)
 	}
 	v.PrepareAnon(a)
 }

@@ -47,7 +47,9 @@ type Config struct {
 	FaultAroundPages int
 	// Memory is the physical memory the address space allocates from,
 	// shared with every other address space on it; nil means a Memory
-	// of its own, of PhysPages frames.
+	// of its own, of PhysPages frames. The address spaces open on one
+	// Memory must share their Sched (all free-running, or all of one
+	// controlled run): New refuses another with EINVAL.
 	Memory *Memory
 	// PhysPages is the number of physical frames of the address space's
 	// own Memory when Memory is nil; 0 means DefaultMemoryPages (4 GiB,
@@ -239,7 +241,7 @@ type AddressSpace struct {
 	// and keeps the old one's count). Protected by the mmap write lock.
 	lockedPages uint64
 	// release is as.releaseVMA, the release func of every VMA made here,
-	// and absorb is as.absorbPanic, bound once (by hooksLocked, when the
+	// and absorb is as.absorbPanicLocked, bound once (by adoptLocked, when the
 	// first VMA is made) so that making a VMA does not allocate method
 	// values. Protected by the mmap write lock; immutable once set.
 	release func(*vma.VMA)
@@ -285,7 +287,9 @@ func New(cfg Config) (*AddressSpace, error) {
 	as.closeMu.Bind(cfg.Sched, "close")
 	as.frees.freer = as
 	as.mm.SetOwner((*mmOwner)(as))
-	as.mem.join(as)
+	if err := as.mem.join(as); err != nil {
+		return nil, err
+	}
 	return as, nil
 }
 

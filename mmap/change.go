@@ -38,7 +38,7 @@ type change struct {
 	edited      bool          // the change has inserted or removed VMAs
 	open        bool          // between beginLocked and finishLocked or abortLocked
 	// panicked is the first panic of a backing's Open or Close that a
-	// VMA of this address space handed over (absorbPanic) since the
+	// VMA of this address space handed over (absorbPanicLocked) since the
 	// write lock was taken: writeUnlock raises it once the lock is
 	// released.
 	panicked *BackingPanic
@@ -93,11 +93,11 @@ func (as *AddressSpace) writeUnlock() {
 	}
 }
 
-// absorbPanic is the backing-panic func of every VMA made here (see
+// absorbPanicLocked is the backing-panic func of every VMA made here (see
 // vma.VMA.SetBackingPanic): it keeps the first panic for writeUnlock.
 // Preconditions: the mmap write lock is held (VMAs are copied, sliced
 // and discarded only by writers).
-func (as *AddressSpace) absorbPanic(p *BackingPanic) {
+func (as *AddressSpace) absorbPanicLocked(p *BackingPanic) {
 	if as.change.panicked == nil {
 		as.change.panicked = p
 	}
@@ -251,7 +251,7 @@ func (c *change) tracePublish(why string) {
 
 // newVMA builds an unattached VMA whose release frees it after a grace
 // period. A panic of b.Open here unwinds (the caller's change has not
-// changed anything yet); its copies hand theirs to absorbPanic.
+// changed anything yet); its copies hand theirs to absorbPanicLocked.
 func (as *AddressSpace) newVMA(start, end uint64, prot Prot, flags vma.Flags, pgoff uint64, b vma.Backing) *vma.VMA {
 	v := vma.New(start, end, vma.Prot(prot&protMask), flags, pgoff, b)
 	as.adoptLocked(v)
@@ -267,7 +267,7 @@ func (as *AddressSpace) newVMA(start, end uint64, prot Prot, flags vma.Flags, pg
 // Preconditions: the mmap write lock is held.
 func (as *AddressSpace) adoptLocked(v *vma.VMA) {
 	if as.release == nil {
-		as.release, as.absorb = as.releaseVMA, as.absorbPanic
+		as.release, as.absorb = as.releaseVMA, as.absorbPanicLocked
 	}
 	v.SetRelease(as.release)
 	v.SetBackingPanic(as.absorb)

@@ -3,6 +3,7 @@ package mmap
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/vmsim/vmsim/fault"
@@ -169,7 +170,10 @@ func (m *Memory) checkFramesLocked(spaces []*AddressSpace, bad func(string, ...a
 		}
 	}
 	held := len(cached)
-	for p, n := range mapped {
+	// In frame order, so that the report, cut at its first errors, is
+	// the same on every run.
+	for _, p := range slices.Sorted(maps.Keys(mapped)) {
+		n := mapped[p]
 		want := n
 		if cached[p] {
 			want++

@@ -90,6 +90,13 @@ func TestClosedThreadErrs(t *testing.T) {
 				_, err := th.Mremap(addr+mmap.PageSize, mmap.PageSize, 2*mmap.PageSize, mmap.MremapMaymove, 0)
 				return err
 			},
+			"Fork": func() error {
+				child, err := th.Fork()
+				if child != nil {
+					child.Close()
+				}
+				return err
+			},
 		}
 		for name, call := range calls {
 			require.ErrorIs(t, call(), mmap.ErrThreadClosed, name)

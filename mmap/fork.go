@@ -35,8 +35,14 @@ import (
 func (as *AddressSpace) Fork() (*AddressSpace, error) { return as.forkTraced(as.sysTrack) }
 
 // Fork is AddressSpace.Fork called by this thread: fork(2) from a thread
-// of a multithreaded process, traced on the thread's own track.
-func (t *Thread) Fork() (*AddressSpace, error) { return t.as.forkTraced(t.ctx.Trace) }
+// of a multithreaded process, traced on the thread's own track. On a
+// closed thread it returns ErrThreadClosed.
+func (t *Thread) Fork() (*AddressSpace, error) {
+	if t.closed {
+		return nil, ErrThreadClosed
+	}
+	return t.as.forkTraced(t.ctx.Trace)
+}
 
 func (as *AddressSpace) forkTraced(tb *trace.Buffer) (*AddressSpace, error) {
 	if tb != nil {
@@ -83,7 +89,7 @@ func (as *AddressSpace) doFork(tb *trace.Buffer) (*AddressSpace, error) {
 		if as.cfg.Policy == PolicyPerVMALock {
 			markEach = true
 		} else {
-			f.markAllRCU(vmas)
+			f.markAllRCULocked(vmas)
 		}
 	}
 	for _, v := range vmas {
@@ -93,7 +99,7 @@ func (as *AddressSpace) doFork(tb *trace.Buffer) (*AddressSpace, error) {
 			// back to the mmap lock we hold.
 			v.WriteLock(f.seq)
 		}
-		f.copyVMA(v)
+		f.copyVMALocked(v)
 	}
 	c.finishLocked()
 	// flush_tlb_mm(oldmm): the parent's threads may still hold writable
@@ -120,7 +126,7 @@ type forker struct {
 	wpStart, wpEnd uint64
 }
 
-// markAllRCU write-marks every VMA of the parent under PolicyRCURefcount
+// markAllRCULocked write-marks every VMA of the parent under PolicyRCURefcount
 // and then waits for a grace period. The RCU fast path takes no count a
 // mark could wait for; it checks the mark inside its read-side section
 // instead, so once the grace period has passed every lockless fault
@@ -128,20 +134,22 @@ type forker struct {
 // finished. Slow-path references are waited for by WriteLock itself.
 // Marking them all first costs one grace period per fork rather than one
 // per VMA.
-func (f *forker) markAllRCU(vmas []*vma.VMA) {
+//
+// Preconditions: both mmap write locks are held.
+func (f *forker) markAllRCULocked(vmas []*vma.VMA) {
 	for _, v := range vmas {
 		v.WriteLock(f.seq)
 	}
 	f.parent.mm.RCU.Synchronize()
 }
 
-// copyVMA makes the child's copy of the parent VMA v, as one turn of
+// copyVMALocked makes the child's copy of the parent VMA v, as one turn of
 // dup_mmap()'s loop: vm_area_dup, anon_vma_fork (or none for
 // VM_WIPEONFORK), the child's tree, then copy_page_range if v has an
 // anon_vma.
 //
 // Preconditions: both mmap write locks are held.
-func (f *forker) copyVMA(v *vma.VMA) {
+func (f *forker) copyVMALocked(v *vma.VMA) {
 	if v.Flags&flagDontCopy != 0 {
 		return
 	}
@@ -152,7 +160,7 @@ func (f *forker) copyVMA(v *vma.VMA) {
 	if wipe {
 		n.CloneAnon(nil) // "tmp->anon_vma = NULL"
 	} else {
-		n.ForkAnon(v)
+		n.ForkAnon(v, f.child.frames)
 	}
 	// The window of the Linux 6.4 race: anon_vma_fork() has read the
 	// parent's anon_vma and copy_page_range() has not yet (Linux may
@@ -174,15 +182,17 @@ func (f *forker) copyVMA(v *vma.VMA) {
 	if wipe || v.AnonVMA() == 0 {
 		return
 	}
-	f.copyPTEs(v)
+	f.copyPTEsLocked(v)
 }
 
-// copyPTEs copies the PTEs of v into the child (copy_present_pte()): each
+// copyPTEsLocked copies the PTEs of v into the child (copy_present_pte()): each
 // child PTE takes a reference on its frame; an anonymous page of a
 // private mapping is write-protected in both and is no longer exclusive
 // (PTEAnon cleared), so that the first write in either copies it, or
 // reuses it once the other has let go.
-func (f *forker) copyPTEs(v *vma.VMA) {
+//
+// Preconditions: both mmap write locks are held.
+func (f *forker) copyPTEsLocked(v *vma.VMA) {
 	frames := f.parent.frames
 	cow := v.Flags&(vma.FlagShared|vma.FlagMayWrite) == vma.FlagMayWrite // is_cow_mapping()
 	protected := false

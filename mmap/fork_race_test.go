@@ -43,6 +43,7 @@ func forkRaceRound(t *testing.T, cfg mmap.Config) error {
 	})
 	defer restore()
 	var wg sync.WaitGroup
+	var writeErr error
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -50,12 +51,13 @@ func forkRaceRound(t *testing.T, cfg mmap.Config) error {
 		for !window.Load() {
 			runtime.Gosched()
 		}
-		require.NoError(t, writer.WriteUint64(a, 1))
+		writeErr = writer.WriteUint64(a, 1)
 		done.Store(true)
 	}()
 	child, err := main.Fork()
 	require.NoError(t, err)
 	wg.Wait()
+	require.NoError(t, writeErr, "the writer's store")
 	require.NoError(t, as.Check(), "the parent is always whole")
 	defer child.Close()
 	return child.Check()

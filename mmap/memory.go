@@ -1,11 +1,13 @@
 package mmap
 
 import (
+	"fmt"
 	"slices"
 	"sync"
 
 	"github.com/vmsim/vmsim/fault"
 	"github.com/vmsim/vmsim/pgtable"
+	"github.com/vmsim/vmsim/sched"
 )
 
 // DefaultMemoryPages is the size of a Memory made with NewMemory(0), and
@@ -48,6 +50,11 @@ type Memory struct {
 	// nextIno is the inode number last given to a file first mapped
 	// here. Protected by mu.
 	nextIno uint64
+	// sched is the Sched of the address spaces open here (Config.Sched):
+	// one at a time, since Check takes every address space's mmap lock
+	// and an exploration closes every address space of its memories.
+	// Protected by mu.
+	sched *sched.Sched
 
 	// first holds the first address space to join, so that a Memory of
 	// one address space never allocates its list: spaces is first[:1]
@@ -79,16 +86,26 @@ func (m *Memory) Pages() int { return m.frames.Capacity() }
 // concurrent use; the value may be stale by the time it is used.
 func (m *Memory) InUse() int { return m.frames.InUse() }
 
-// join adds as to the memory's address spaces.
-func (m *Memory) join(as *AddressSpace) {
+// errOtherRun refuses an address space on a Memory that address spaces of
+// another controlled run (or of none) are open on.
+var errOtherRun = fmt.Errorf("mmap: Config.Memory has address spaces of another run open (make each schedule's Memory in its scenario): %w", EINVAL)
+
+// join adds as to the memory's address spaces, unless address spaces of
+// another Sched are open on it.
+func (m *Memory) join(as *AddressSpace) error {
 	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.spaces) > 0 && m.sched != as.cfg.Sched {
+		return errOtherRun
+	}
+	m.sched = as.cfg.Sched
 	if m.first[0] == nil {
 		m.first[0] = as
 		m.spaces = m.first[:]
 	} else {
 		m.spaces = append(slices.Clip(m.spaces), as)
 	}
-	m.mu.Unlock()
+	return nil
 }
 
 // leave removes a closed address space.
@@ -121,7 +138,7 @@ type watchedFile struct {
 	users int         // address spaces watching it, each once per open
 }
 
-// find returns the index of f's file in m.files, or -1.
+// findLocked returns the index of f's file in m.files, or -1.
 // Preconditions: m.mu is held.
 func (m *Memory) findLocked(f *fault.File) int {
 	return slices.IndexFunc(m.files, func(w *watchedFile) bool { return w.f.SameFile(f) })

@@ -77,24 +77,25 @@ func (as *AddressSpace) Mmap(addr, length uint64, prot Prot, flags Flag, file *F
 // a published VMA runs a grace period later on no caller's goroutine: its
 // panic is reported by the next Check, or else by Close.
 //
-// Limitation: each address space has physical memory of its own, and
-// VMFault.Frames() is the faulting one's. A backing that keeps pages
-// between faults holds frames of one address space: if it is mapped into
-// two, it must tell them apart by VMFault.Frames() and never hand one's
-// frames to the other (which would take them for frames it never
-// allocated, or free ones); File does this by serving one address space
-// at a time (other mmaps get ENODEV), the custom-driver example's device
-// by refusing another address space's faults with SIGBUS. A backing that
-// keeps pages should also declare them (fault.FrameCache) for Check.
+// Frames belong to a Memory (Config.Memory), and VMFault.Frames() is the
+// faulting address space's. A backing that keeps pages between faults
+// holds frames of one Memory: mapped into address spaces on one Memory,
+// it may hand the same frames to all of them (as File's page cache does);
+// mapped into address spaces on two, it must tell them apart by
+// VMFault.Frames() and never hand one Memory's frames to the other (which
+// would take them for frames it never allocated, or free ones). File
+// serves one Memory at a time (an mmap from another gets ENODEV), the
+// custom-driver example's device one address space. A backing that keeps
+// pages should also declare them (fault.FrameCache) for Check.
 type Backing = fault.Ops
 
 // MmapBacking is Mmap with a user-written backing in place of a File (a
 // device driver's mmap, in Linux terms). The flags must not include
 // MapAnonymous (EINVAL); a nil b, or one holding a nil pointer, is a bad
 // descriptor (EBADF), as for Mmap. Its Fault allocates pages from
-// VMFault.Frames(): the physical memory of the faulting address space,
-// which is that address space's own (see Backing for what that means for
-// a backing mapped into two).
+// VMFault.Frames(): the physical memory (Config.Memory) of the faulting
+// address space (see Backing for what that means for a backing mapped
+// into address spaces on two Memories).
 func (as *AddressSpace) MmapBacking(addr, length uint64, prot Prot, flags Flag, b Backing, offset uint64) (uint64, error) {
 	return as.mmapBackingTraced(addr, length, prot, flags, b, offset, as.sysTrack)
 }
@@ -364,15 +365,22 @@ func (as *AddressSpace) doMmap(addr, length uint64, prot Prot, flags Flag, file 
 //
 // Preconditions: the mmap write lock is held.
 func (as *AddressSpace) bindLocked(file Backing) Errno {
-	if b, ok := file.(interface{ BindSched(*sched.Sched) error }); ok {
-		if err := b.BindSched(as.cfg.Sched); err != nil {
-			return ENODEV
-		}
+	// Check the Sched first, bind it last: a failed call changes
+	// nothing.
+	sb, bindSched := file.(interface {
+		CheckSched(*sched.Sched) error
+		BindSched(*sched.Sched) error
+	})
+	if bindSched && sb.CheckSched(as.cfg.Sched) != nil {
+		return ENODEV
 	}
 	if b, ok := file.(interface{ Bind(*pgtable.Frames) error }); ok {
 		if err := b.Bind(as.frames); err != nil {
 			return ENODEV
 		}
+	}
+	if bindSched && sb.BindSched(as.cfg.Sched) != nil {
+		return ENODEV // another run bound it since the check: only a concurrent mmap elsewhere can
 	}
 	if f, ok := file.(*File); ok {
 		as.watchFileLocked(f)

@@ -116,6 +116,8 @@ type Frames struct {
 	chunks atomic.Pointer[[]atomic.Pointer[chunk]]
 	// inUse counts allocated frames. Atomic.
 	inUse atomic.Int64
+	// anonIDs is the last identity NewAnonID handed out. Atomic.
+	anonIDs atomic.Uint64
 	// fresh is FrameOptions.FreshStorage, or SetFreshStorage was called.
 	// Atomic; once true it stays true.
 	fresh atomic.Bool
@@ -175,6 +177,12 @@ func (f *Frames) Init(n int, opt FrameOptions) {
 	// no-op rule.
 	f.chunk0.ref[0].Store(1)
 }
+
+// NewAnonID returns a new anon_vma identity, unique among the address
+// spaces that allocate from f (which alone can share anonymous pages) and
+// counted from 1 in the order asked for, so that a program gets the same
+// identities on every run. Safe for concurrent use.
+func (f *Frames) NewAnonID() uint64 { return f.anonIDs.Add(1) }
 
 // SetFreshStorage turns FrameOptions.FreshStorage on from now on, for
 // good: memory shared by several simulations needs it as soon as one of

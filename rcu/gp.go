@@ -1,9 +1,6 @@
 package rcu
 
-import (
-	"runtime"
-	"time"
-)
+import "time"
 
 // Synchronize waits for a grace period (synchronize_rcu): it returns only
 // after every read-side section of d that began before Synchronize was
@@ -102,20 +99,21 @@ func (d *Domain) gracePeriodLocked() {
 // knows about (sched.Wait): the waiting thread is not chosen until the
 // readers it waits for have left their sections.
 func (d *Domain) waitForReaders(pending []*Reader, target uint64) {
-	if s := d.s; s != nil {
-		s.Wait("rcu.gp.wait", func() bool {
-			pending = stillHoldingBack(pending, target)
-			return len(pending) == 0
-		})
-		return
+	if pending = stillHoldingBack(pending, target); len(pending) != 0 {
+		d.waitForReadersSlow(pending, target)
 	}
-	for attempt := 0; ; attempt++ {
+}
+
+// waitForReadersSlow is waitForReaders once a reader holds the grace
+// period back, kept apart so that the common case allocates no closure.
+// Free-running, sched.Spin spins briefly, then yields, then sleeps at
+// most 64µs at a time: the reader is most likely a few instructions from
+// Unlock, but may be descheduled.
+func (d *Domain) waitForReadersSlow(pending []*Reader, target uint64) {
+	d.s.Spin("rcu.gp.wait", 64*time.Microsecond, func() bool {
 		pending = stillHoldingBack(pending, target)
-		if len(pending) == 0 {
-			return
-		}
-		backoff(attempt)
-	}
+		return len(pending) == 0
+	})
 }
 
 // stillHoldingBack filters pending in place down to the readers that hold
@@ -138,27 +136,4 @@ func stillHoldingBack(pending []*Reader, target uint64) []*Reader {
 func (r *Reader) holdsBack(target uint64) bool {
 	v := r.ctr.Load()
 	return v != 0 && v != target
-}
-
-// Waiting schedule for a grace period: re-check immediately a few times
-// (the reader is most likely a few instructions from Unlock), then yield
-// the processor, then sleep with doubling intervals capped at maxSleep.
-// liburcu spins RCU_QS_ACTIVE_ATTEMPTS times and then sleeps on a futex
-// that the reader's unlock wakes; here Unlock stays free of any shared
-// memory access, so the writer polls instead.
-const (
-	spinAttempts  = 32
-	yieldAttempts = spinAttempts + 16
-	maxSleepShift = 6 // 1µs << 6 = 64µs
-)
-
-// backoff pauses before the attempt-th re-scan of the readers.
-func backoff(attempt int) {
-	switch {
-	case attempt < spinAttempts:
-	case attempt < yieldAttempts:
-		runtime.Gosched()
-	default:
-		time.Sleep(time.Microsecond << min(attempt-yieldAttempts, maxSleepShift))
-	}
 }

@@ -31,11 +31,12 @@ type Mutex struct {
 var outside = &Thread{name: "(outside the run)"}
 
 // Bind makes m controlled by s, named name in points ("name.lock",
-// "name.unlock") and deadlock reports. A nil s leaves m free-running.
+// "name.unlock") and deadlock reports. A nil s makes m free-running. A
+// Mutex may be bound again once the run of its Sched has finished.
 //
-// Preconditions: m is unlocked and no other goroutine uses it yet.
+// Preconditions: m is unlocked and no other goroutine uses it meanwhile.
 func (m *Mutex) Bind(s *Sched, name string) {
-	m.s, m.name = s, name
+	m.s, m.name, m.owner = s, name, nil
 	if s != nil {
 		m.lockPt, m.unlockPt = name+".lock", name+".unlock"
 	}

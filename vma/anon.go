@@ -1,7 +1,5 @@
 package vma
 
-import "sync/atomic"
-
 // An AnonVMA is Linux's struct anon_vma: the identity the reverse map
 // gives private anonymous pages. A page made by a fault in a VMA belongs
 // to that VMA's anon_vma (folio->mapping); a VMA may map the pages of
@@ -13,19 +11,22 @@ import "sync/atomic"
 //
 // An AnonVMA is immutable and safe for concurrent use.
 type AnonVMA struct {
-	id     uint64   // unique in the process, > 0; immutable
+	id     uint64   // unique among the address spaces sharing its pages, > 0; immutable
 	parent *AnonVMA // anon_vma->parent: what it was forked from, nil for a root; immutable
 }
 
-// anonIDs hands out AnonVMA identities, unique across every address
-// space of the process, since frames (and so anonymous pages) may be
-// shared by several.
-var anonIDs atomic.Uint64
+// AnonIDs hands out anon_vma identities. They must be unique among the
+// address spaces that may share anonymous pages, those on one physical
+// memory: a *pgtable.Frames numbers them. Safe for concurrent use.
+type AnonIDs interface {
+	NewAnonID() uint64
+}
 
-// NewAnonVMA returns a new anon_vma (mm/rmap.c: anon_vma_alloc) forked
-// from parent, or a root if parent is nil.
-func NewAnonVMA(parent *AnonVMA) *AnonVMA {
-	return &AnonVMA{id: anonIDs.Add(1), parent: parent}
+// NewAnonVMA returns a new anon_vma (mm/rmap.c: anon_vma_alloc) whose
+// identity is id (from AnonIDs, never 0), forked from parent, or a root if
+// parent is nil.
+func NewAnonVMA(id uint64, parent *AnonVMA) *AnonVMA {
+	return &AnonVMA{id: id, parent: parent}
 }
 
 // ID returns the anon_vma's identity, never 0. Immutable.
@@ -136,8 +137,10 @@ func (v *VMA) CloneAnon(src *VMA) {
 // allocates.) It reads p's anon_vma once: a fault that gives p one after
 // this call leaves v without it.
 //
+// The new anon_vma's identity comes from ids.
+//
 // Preconditions: v is not yet inserted in a tree.
-func (v *VMA) ForkAnon(p *VMA) {
+func (v *VMA) ForkAnon(p *VMA, ids AnonIDs) {
 	v.checkLive()
 	st := p.anon.Load()
 	if st == nil {
@@ -150,7 +153,7 @@ func (v *VMA) ForkAnon(p *VMA) {
 		st    anonState
 		a     AnonVMA
 		chain [2]*AnonVMA
-	}{a: AnonVMA{id: anonIDs.Add(1), parent: st.anon}}
+	}{a: AnonVMA{id: ids.NewAnonID(), parent: st.anon}}
 	chain := n.chain[:0]
 	if len(st.chain) >= len(n.chain) {
 		chain = make([]*AnonVMA, 0, len(st.chain)+1)

@@ -18,10 +18,11 @@ import (
 // so that AddressSpace.Check can count them even when nothing maps them.
 // The mapper type below adds fault.PageMapper, the fast path.
 //
-// A device keeps pages of one address space's physical memory (each
-// address space has its own): it serves the address space that faults
-// first, and another one that maps it gets SIGBUS until the first has
-// unmapped it.
+// A device keeps pages of one physical memory (the Memory of the address
+// space that faults first): it serves that address space, and another
+// one that maps it gets SIGBUS until the first has unmapped it. (Address
+// spaces on one Memory could share the pages; this device keeps to the
+// simplest rule.)
 //
 // Concurrency: every method may be called from any goroutine at any time;
 // Fault serialises page production on mu, and the page table (pages) is

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vmsim/vmsim/internal/exampletest"
 	"github.com/vmsim/vmsim/mmap"
 )
 
@@ -98,6 +99,10 @@ func TestExploreRace(t *testing.T) {
 			t.Fatal(err)
 		}
 		got := out.String()
+		// Deterministic, to the letter: schedule counts, the first
+		// failing schedule, its token and Check's report (go test
+		// -update rewrites the files).
+		exampletest.Golden(t, "testdata/explore-"+p.String()+".txt", []byte(got))
 		ms := count.FindAllStringSubmatch(got, -1)
 		if len(ms) != 2 {
 			t.Fatalf("%v: want two complete searches:\n%s", p, got)
