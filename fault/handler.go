@@ -230,6 +230,17 @@ func (mm *MM) tryRCU(ctx *Context, addr uint64, flags Flags) (out Outcome, done 
 		r.Unlock()
 		return SegvAccErr, true
 	}
+	if flags&FlagWrite != 0 && v.Flags&vma.FlagShared == 0 && v.AnonVMA() == 0 {
+		// A private write needs the VMA's anon_vma. Preparing one
+		// reads the neighbours (find_mergeable_anon_vma), and a writer
+		// splitting or merging v copies v's anon_vma state without
+		// excluding this fault: a page tagged with an anon_vma given
+		// after the copy would be mapped by a VMA whose chain lacks it.
+		// So it is done under the mmap lock, as Linux's
+		// lock_vma_under_rcu() falls back when vma->anon_vma is unset.
+		r.Unlock()
+		return mm.fallback(ctx, addr, flags, "no anon_vma"), true
+	}
 	vf := mm.newFault(ctx, v, addr, flags|FlagAllowRetry|FlagRCU)
 	traceStep(ctx, trace.FastPath, addr, "")
 	res := mm.mapFast(vf)

@@ -16,7 +16,10 @@
 // then a deterministic exploration (package explore) runs every schedule
 // of a fork and one write with at most two preemptions, with and without
 // the quirk, and prints the first schedule that breaks the reverse map,
-// step by step, with its replay token.
+// step by step, with its replay token. The race needs a fault that gives
+// a VMA its first anon_vma without the mmap lock: only -policy
+// per-vma-lock allows one; rcu-refcount, like mmap-lock, does that under
+// the mmap lock, which fork holds, and stays whole.
 //
 //	go run ./examples/fork-cow
 //	go run ./examples/fork-cow -race -policy per-vma-lock
