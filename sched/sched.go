@@ -13,12 +13,14 @@ const StepNanos = 1000
 // take the next step, which one does. Package explore implements it with
 // its strategies (random, PCT, bounded exhaustive search, replay).
 //
-// Choose is called on the goroutine of the thread that reached the point,
-// one call at a time. step is the number of the step about to be taken
+// Choose is called one call at a time, on the goroutine that drives the
+// run at that moment (see Sched). step is the number of the step about to
+// be taken
 // (1 for the first); cur is the thread that reached the point, or nil at
 // the first step; it is in runnable unless it blocked, slept or ended
 // there. runnable holds at least two threads, in ID order, and is only
-// valid during the call. Choose must return one of them.
+// valid during the call. Choose must return one of them; a panic, or any
+// other thread, ends the run with a *ControllerError.
 type Controller interface {
 	Choose(step int, cur *Thread, runnable []*Thread) *Thread
 }
@@ -129,8 +131,8 @@ func (s *Sched) newThread(name string, body func(), daemon bool) *Thread {
 
 // Run runs the threads until every non-daemon thread has returned and
 // every daemon is blocked, or until the run fails: a deadlock
-// (*DeadlockError), more than MaxSteps steps (*MaxStepsError) or a panic
-// in a thread (*PanicError). On failure the threads still alive are
+// (*DeadlockError), more than MaxSteps steps (*MaxStepsError), a panic
+// in a thread (*PanicError) or in the Controller (*ControllerError). On failure the threads still alive are
 // unwound (their deferred calls run, in abort mode), so no goroutine
 // outlives Run; the state they leave is not usable. Run must be called
 // once, from the goroutine that set up s.
