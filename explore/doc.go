@@ -14,7 +14,9 @@
 // zap, TLB access and shootdown stage of the simulator is a scheduling
 // point, and at each point where two or more threads could go on the
 // strategy picks one. Thread bodies interact only through the simulator:
-// simulated memory is how they signal each other. The RCU callback worker
+// simulated memory is how they signal each other. A body reports through
+// Observe and Errorf; it must not call a testing.T's FailNow or Fatal
+// (runtime.Goexit would end the scheduler's goroutine, not the thread). The RCU callback worker
 // of each address space is a thread too, so grace periods and the frees
 // they allow are interleaved like everything else.
 //
