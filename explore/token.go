@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
+	"hash/fnv"
 	"strings"
 
 	"github.com/vmsim/vmsim/sched"
@@ -129,7 +131,8 @@ func defaultChoice(cur *sched.Thread, runnable []*sched.Thread) (*sched.Thread, 
 type recorder struct {
 	choose func(step int, cur *sched.Thread, runnable []*sched.Thread) *sched.Thread
 	sched  schedule
-	fnv    fnvHash
+	hash   hash.Hash32 // FNV-1a of every choice; nil until the first
+	buf    [8]byte
 }
 
 // Choose implements sched.Controller.
@@ -138,37 +141,30 @@ func (r *recorder) Choose(step int, cur *sched.Thread, runnable []*sched.Thread)
 	if def, _ := defaultChoice(cur, runnable); t != def {
 		r.sched.choices = append(r.sched.choices, choice{step: step, thread: t.ID()})
 	}
-	r.fnv.add(step)
-	for _, u := range runnable {
-		r.fnv.add(u.ID())
+	if r.hash == nil {
+		r.hash = fnv.New32a()
 	}
-	r.fnv.add(-1 - t.ID())
+	add := func(v int) {
+		binary.LittleEndian.PutUint64(r.buf[:], uint64(v))
+		r.hash.Write(r.buf[:])
+	}
+	add(step)
+	for _, u := range runnable {
+		add(u.ID())
+	}
+	add(-1 - t.ID())
 	return t
 }
 
 // finish completes the schedule once the run is over.
 func (r *recorder) finish(steps int) *schedule {
 	r.sched.steps = steps
-	r.sched.hash = r.fnv.sum()
+	if r.hash == nil {
+		r.hash = fnv.New32a()
+	}
+	r.sched.hash = r.hash.Sum32()
 	return &r.sched
 }
-
-// fnvHash is an incremental 32-bit FNV-1a over ints; the zero value is
-// the empty hash.
-type fnvHash struct{ h uint32 } // h is the state xor the offset basis
-
-func (f *fnvHash) add(v int) {
-	h := f.h ^ 2166136261
-	var b [8]byte
-	binary.LittleEndian.PutUint64(b[:], uint64(v))
-	for _, c := range b {
-		h ^= uint32(c)
-		h *= 16777619
-	}
-	f.h = h ^ 2166136261
-}
-
-func (f *fnvHash) sum() uint32 { return f.h ^ 2166136261 }
 
 // A ReplayError says where a replayed run parted from its token:
 // uncontrolled nondeterminism in the scenario or the simulator, or a token

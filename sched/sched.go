@@ -101,9 +101,6 @@ func (s *Sched) Steps() int { return s.step }
 // grows as threads are created; do not modify it.
 func (s *Sched) Threads() []*Thread { return s.threads }
 
-// Current returns the thread running now, or nil outside Run.
-func (s *Sched) Current() *Thread { return s.cur }
-
 // Go creates a thread that will run body. Created before Run (in the setup
 // phase), it starts when the run does; created by a running thread, it
 // may take any later step. After Run, Go panics. Threads are numbered in
